@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The README's second command: installs what is missing, builds and runs the whole test suite:
+#  1. the Release build, every test (unit, compile-fail, install, interop, fuzz);
+#  2. the same unit tests built with AddressSanitizer + UndefinedBehaviorSanitizer.
+# Ends with ctest's summary of the Release run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/install-deps.sh"
+mkdir -p "$root/build-test" "$root/build-asan"
+jobs=${THAW_JOBS:-$(nproc)}
+
+echo "== sanitizer build (ASan + UBSan) =="
+"$root/scripts/build.sh" "$root/build-asan" -DTHAW_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTHAW_BUILD_BENCHMARKS=OFF -DTHAW_BUILD_EXAMPLES=OFF -DTHAW_ENABLE_CUDA=OFF
+(cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest -j "$jobs" -L unit -LE compile_fail --output-on-failure)
+
+echo "== release build =="
+"$root/scripts/build.sh" "$root/build-test"
+cd "$root/build-test"
+ctest -j "$jobs" --output-on-failure
