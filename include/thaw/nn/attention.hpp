@@ -1,0 +1,114 @@
+// nn::causal_self_attention<B> — multi-head causal self-attention as in GPT-2 ("Attention Is
+// All You Need", Vaswani et al. 2017; "Language Models are Unsupervised Multitask Learners",
+// Radford et al. 2019): c_attn (width -> 3 width, q|k|v), per-head softmax(q k^T / sqrt(hd))
+// with a causal mask, then c_proj.
+//
+// Heads are never copied out: Q, K and V of head h are strided views into c_attn's output
+// (row stride 3 width, head stride hd), so every product is one strided-batched GEMM over the
+// heads of a sequence.
+#pragma once
+
+#include <cmath>
+
+#include "thaw/nn/linear.hpp"
+
+namespace thaw::nn {
+
+template <class B>
+class causal_self_attention {
+public:
+  using backend_type = B;
+  using T = typename B::scalar;
+  struct config {
+    int width = 0;
+    int heads = 1;
+    int context = 0;
+    bool bias = true;
+  };
+
+  causal_self_attention(const scope<B>& s, config c)
+      : cfg_(validated(s, c)),
+        c_attn_(s.child("c_attn"), {c.width, 3 * c.width, c.bias}),
+        c_proj_(s.child("c_proj"), {c.width, c.width, c.bias}) {}
+
+  /// x: (batch, T, width) -> (batch, T, width)
+  tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x) {
+    THAW_CHECK(x.shape.rank() == 3 && x.shape[2] == cfg_.width && x.shape[1] <= cfg_.context,
+               "attention expects (batch, T <= ", cfg_.context, ", ", cfg_.width, "), got ", x.shape);
+    batch_ = static_cast<int>(x.shape[0]);
+    steps_ = static_cast<int>(x.shape[1]);
+    const int C = cfg_.width, H = cfg_.heads, hd = C / H, Tn = steps_;
+    qkv_ = c_attn_.forward(ctx, x);  // (batch, T, 3C)
+    probs_ = ctx.activations.template allocate<T>(std::size_t(batch_) * H * Tn * Tn);  // (b, h, T, T)
+    auto y = ctx.activations.template allocate<T>(x.shape);  // heads side by side: (batch, T, C)
+    const T scale = T(1) / std::sqrt(T(hd));
+    for (int b = 0; b < batch_; ++b) {
+      const T* q = qkv_.data + std::size_t(b) * Tn * 3 * C;
+      T* p = probs_ + std::size_t(b) * H * Tn * Tn;
+      // scores[h] = Q_h K_h^T (T x T)
+      B::gemm_strided_batched(false, true, Tn, Tn, hd, T(1), q, 3 * C, hd, q + C, 3 * C, hd, T(0),
+                              p, Tn, std::int64_t(Tn) * Tn, H);
+      B::softmax_forward(p, p, H * Tn, Tn, scale, /*causal=*/true);
+      // y_h = P_h V_h (T x hd), written into columns [h hd, (h + 1) hd) of y
+      B::gemm_strided_batched(false, false, Tn, hd, Tn, T(1), p, Tn, std::int64_t(Tn) * Tn,
+                              q + 2 * C, 3 * C, hd, T(0), y.data + std::size_t(b) * Tn * C, C, hd, H);
+    }
+    return c_proj_.forward(ctx, y);
+  }
+
+  tensor_view<T> backward(context<B>& ctx, tensor_view<const T> dy, need n) {
+    const bool qkv_grad_needed = n.dx || c_attn_.any_trainable(ctx.params);
+    auto dheads = c_proj_.backward(ctx, dy, {.dx = qkv_grad_needed});
+    if (!qkv_grad_needed) return {};
+    const int C = cfg_.width, H = cfg_.heads, hd = C / H, Tn = steps_;
+    const T scale = T(1) / std::sqrt(T(hd));
+    auto dqkv = ctx.activations.template allocate<T>(qkv_.shape);
+    auto dprobs = ctx.activations.template allocate<T>(std::size_t(H) * Tn * Tn);  // one sequence
+    for (int b = 0; b < batch_; ++b) {
+      const T* q = qkv_.data + std::size_t(b) * Tn * 3 * C;
+      T* dq = dqkv.data + std::size_t(b) * Tn * 3 * C;
+      const T* p = probs_ + std::size_t(b) * H * Tn * Tn;
+      const T* dyb = dheads.data + std::size_t(b) * Tn * C;
+      // dP_h = dY_h V_h^T
+      B::gemm_strided_batched(false, true, Tn, Tn, hd, T(1), dyb, C, hd, q + 2 * C, 3 * C, hd, T(0),
+                              dprobs, Tn, std::int64_t(Tn) * Tn, H);
+      // dV_h = P_h^T dY_h
+      B::gemm_strided_batched(true, false, Tn, hd, Tn, T(1), p, Tn, std::int64_t(Tn) * Tn, dyb, C, hd,
+                              T(0), dq + 2 * C, 3 * C, hd, H);
+      // dS_h = softmax backward (in place), including the 1/sqrt(hd) scale
+      B::softmax_backward(dprobs, p, dprobs, H * Tn, Tn, scale);
+      // dQ_h = dS_h K_h ; dK_h = dS_h^T Q_h
+      B::gemm_strided_batched(false, false, Tn, hd, Tn, T(1), dprobs, Tn, std::int64_t(Tn) * Tn,
+                              q + C, 3 * C, hd, T(0), dq, 3 * C, hd, H);
+      B::gemm_strided_batched(true, false, Tn, hd, Tn, T(1), dprobs, Tn, std::int64_t(Tn) * Tn, q,
+                              3 * C, hd, T(0), dq + C, 3 * C, hd, H);
+    }
+    return c_attn_.backward(ctx, dqkv, n);
+  }
+
+  /// N(0, std) weights; c_proj, which writes into the residual stream, gets proj_std.
+  void init(param_store<B>& p, std::uint64_t seed, double std, double proj_std) const {
+    c_attn_.init(p, seed, std);
+    c_proj_.init(p, seed, proj_std);
+  }
+  void init(param_store<B>& p, std::uint64_t seed, double std) const { init(p, seed, std, std); }
+  [[nodiscard]] bool any_trainable(const param_store<B>& p) const {
+    return c_attn_.any_trainable(p) || c_proj_.any_trainable(p);
+  }
+
+private:
+  static config validated(const scope<B>& s, config c) {
+    THAW_CHECK(c.heads > 0 && c.width > 0 && c.width % c.heads == 0, "attention '", s.prefix,
+               "': n_embd (width) ", c.width, " is not divisible by n_head (heads) ", c.heads);
+    THAW_CHECK(c.context > 0, "attention '", s.prefix, "' needs a positive context, got ", c.context);
+    return c;
+  }
+
+  config cfg_;
+  linear<B> c_attn_, c_proj_;
+  int batch_ = 0, steps_ = 0;
+  tensor_view<T> qkv_{};
+  T* probs_ = nullptr;
+};
+
+}  // namespace thaw::nn
