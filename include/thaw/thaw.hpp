@@ -15,3 +15,6 @@
 #include "thaw/backend/concept.hpp"
 #include "thaw/backend/cpu.hpp"
 #include "thaw/backend/reference.hpp"
+
+#include "thaw/data/data.hpp"
+#include "thaw/schedule/schedule.hpp"

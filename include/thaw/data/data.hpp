@@ -1,0 +1,31 @@
+// thaw/data — umbrella header of the data layer: corpora, tokenizers, token datasets,
+// difficulty metrics, samplers (curricula, mixtures, metadata conditioning, shards), spec
+// strings and batching. See docs/data.md. Needs zlib at link time (ZLIB::ZLIB).
+#pragma once
+
+#include "thaw/data/any_sampler.hpp"
+#include "thaw/data/batch.hpp"
+#include "thaw/data/bpe.hpp"
+#include "thaw/data/builder.hpp"
+#include "thaw/data/corpus.hpp"
+#include "thaw/data/curriculum.hpp"
+#include "thaw/data/dataset.hpp"
+#include "thaw/data/filter.hpp"
+#include "thaw/data/from_dataset.hpp"
+#include "thaw/data/idx.hpp"
+#include "thaw/data/interleave.hpp"
+#include "thaw/data/meco.hpp"
+#include "thaw/data/metrics.hpp"
+#include "thaw/data/mixture.hpp"
+#include "thaw/data/pacing.hpp"
+#include "thaw/data/permutation.hpp"
+#include "thaw/data/pretokenize.hpp"
+#include "thaw/data/sampler.hpp"
+#include "thaw/data/sequential.hpp"
+#include "thaw/data/shard.hpp"
+#include "thaw/data/shuffled.hpp"
+#include "thaw/data/spec.hpp"
+#include "thaw/data/subset.hpp"
+#include "thaw/data/then.hpp"
+#include "thaw/data/tokenizer.hpp"
+#include "thaw/data/unicode.hpp"
