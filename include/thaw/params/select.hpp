@@ -118,6 +118,10 @@ std::string operand(const S& s, int p) {
 
 }  // namespace detail
 
+/// Finite depth bounds are at most this (INT_MAX stands for "unbounded"), so that every range
+/// describe() writes parses again.
+inline constexpr int kMaxDepthBound = 1'000'000'000;
+
 // ---- leaves -------------------------------------------------------------------------------
 
 /// Parameters whose name matches a glob.
@@ -263,11 +267,15 @@ inline name_glob name(std::string glob) {
 /// Depths lo <= depth < hi (hi omitted: unbounded).
 inline depth_range depth(int lo, int hi = INT_MAX) {
   THAW_CHECK(0 <= lo && lo <= hi, "select::depth: range [", lo, ", ", hi, ") is not 0 <= lo <= hi");
+  THAW_CHECK(lo <= kMaxDepthBound && (hi <= kMaxDepthBound || hi == INT_MAX), "select::depth: bounds above ",
+             kMaxDepthBound, " (other than an unbounded end) are not supported");
   return {lo, hi};
 }
 /// Blocks lo <= i < hi (hi omitted: to the last block).
 inline blocks_range blocks(int lo, int hi = INT_MAX) {
   THAW_CHECK(0 <= lo && lo <= hi, "select::blocks: range [", lo, ", ", hi, ") is not 0 <= lo <= hi");
+  THAW_CHECK(lo <= kMaxDepthBound && (hi <= kMaxDepthBound || hi == INT_MAX), "select::blocks: bounds above ",
+             kMaxDepthBound, " (other than an unbounded end) are not supported");
   return {lo, hi};
 }
 /// Parameters of any of the kinds given.
@@ -415,6 +423,7 @@ public:
 
 private:
   static constexpr int kMaxNesting = 200;  // parentheses and '~' (keeps the recursion bounded)
+  static constexpr int kMaxBound = kMaxDepthBound;
 
   [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
   [[noreturn]] void fail_at(std::size_t at, const std::string& what) const {
@@ -558,7 +567,7 @@ private:
     long long v = 0;
     while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
       v = v * 10 + (text_[pos_] - '0');
-      if (v > 1'000'000'000) fail_at(begin, "depth bound too large (at most 1000000000)");
+      if (v > kMaxBound) fail_at(begin, message("depth bound too large (at most ", kMaxBound, ")"));
       ++pos_;
     }
     if (pos_ == begin) {
@@ -577,13 +586,15 @@ private:
       if (!has_lo) fail("expected a depth or ':' in the range");
       skip();
       if (!eat(']')) fail("expected ':' or ']' in the range [a:b)");
-      if (lo == INT_MAX) fail_at(open, "range too large");
+      if (lo >= kMaxBound) fail_at(open, message("depth bound too large (at most ", kMaxBound - 1, " here)"));
       return {lo, lo + 1};
     }
     const bool has_hi = integer(hi);
     skip();
     if (eat(')')) {
     } else if (eat(']')) {
+      if (has_hi && hi >= kMaxBound)
+        fail_at(open, message("depth bound too large (at most ", kMaxBound - 1, " for a closed range)"));
       if (has_hi) ++hi;  // closed upper bound
     } else {
       fail(pos_ == text_.size() ? std::string("expected ')' or ']' to close the range, found the end")
