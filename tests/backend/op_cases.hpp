@@ -436,3 +436,50 @@ TEMPLATE_LIST_TEST_CASE("AdamW and SGD update exactly the trainable ranges", "[o
     THAW_REQUIRE_CLOSE(download(bp), params, tolerance<B>(1e-6));
   }
 }
+
+TEMPLATE_LIST_TEST_CASE("relu, im2col, col2im and max pooling match reference", "[ops][image]",
+                        thaw_test_backends) {
+  using B = TestType;
+  using T = typename B::scalar;
+  using namespace thaw::test;
+  for (const thaw::conv_geometry g : {thaw::conv_geometry{2, 3, 7, 5, 3, 1, 0}, thaw::conv_geometry{1, 2, 9, 8, 3, 2, 1},
+                                      thaw::conv_geometry{3, 1, 28, 28, 5, 1, 0}}) {
+    const std::size_t image = std::size_t(g.batch) * g.channels * g.height * g.width;
+    const std::size_t cols = std::size_t(g.batch) * g.patch() * g.out_height() * g.out_width();
+    auto x = random_values<T>(image, 31);
+    auto dcol = random_values<T>(cols, 32);
+    std::vector<double> col(cols), dx(image), y(image), dr(image);
+    ref::im2col(p(col), cp(x), g);
+    ref::col2im(p(dx), cp(dcol), g);
+    ref::relu_forward(p(y), cp(x), image);
+    ref::relu_backward(p(dr), cp(x), cp(dcol), image);
+    auto bx = upload<B>(x), bdcol = upload<B>(dcol);
+    thaw::tensor<B> bcol(thaw::shape{static_cast<std::int64_t>(cols)}),
+        bdx(thaw::shape{static_cast<std::int64_t>(image)}, T(7)), by(bdx.shape()), bdr(bdx.shape());
+    B::im2col(bcol.data(), bx.data(), g);
+    B::col2im(bdx.data(), bdcol.data(), g);  // overwrites the 7s
+    B::relu_forward(by.data(), bx.data(), image);
+    B::relu_backward(bdr.data(), bx.data(), bdcol.data(), image);
+    INFO("kernel " << g.kernel << " stride " << g.stride << " pad " << g.pad);
+    REQUIRE(download(bcol) == col);  // copies are exact
+    THAW_REQUIRE_CLOSE(download(bdx), dx, tolerance<B>(1e-6));
+    REQUIRE(download(by) == y);
+    REQUIRE(download(bdr) == dr);
+
+    const thaw::pool_geometry pg{g.batch * g.channels, g.height, g.width, 2, 2};
+    const std::size_t pooled = std::size_t(pg.planes) * pg.out_height() * pg.out_width();
+    std::vector<double> py(pooled), pdx(image);
+    std::vector<thaw::token_t> arg(pooled);
+    auto dy = random_values<T>(pooled, 33);
+    ref::maxpool_forward(p(py), arg.data(), cp(x), pg);
+    ref::maxpool_backward(p(pdx), arg.data(), cp(dy), pg);
+    thaw::tensor<B> bpy(thaw::shape{static_cast<std::int64_t>(pooled)}), bpdx(bdx.shape());
+    thaw::tensor<B, thaw::token_t> barg(thaw::shape{static_cast<std::int64_t>(pooled)});
+    auto bdy = upload<B>(dy);
+    B::maxpool_forward(bpy.data(), barg.data(), bx.data(), pg);
+    B::maxpool_backward(bpdx.data(), barg.data(), bdy.data(), pg);
+    REQUIRE(download(bpy) == py);
+    REQUIRE(barg.to_host() == arg);
+    REQUIRE(download(bpdx) == pdx);
+  }
+}

@@ -46,6 +46,12 @@ struct almost_a_backend {
   static void sum_rows(T*, const T*, int, int) {}
   static double sum(const T*, std::size_t) { return 0; }
   static double sum_squares(const T*, std::size_t) { return 0; }
+  static void relu_forward(T*, const T*, std::size_t) {}
+  static void relu_backward(T*, const T*, const T*, std::size_t) {}
+  static void im2col(T*, const T*, const thaw::conv_geometry&) {}
+  static void col2im(T*, const T*, const thaw::conv_geometry&) {}
+  static void maxpool_forward(T*, thaw::token_t*, const T*, const thaw::pool_geometry&) {}
+  static void maxpool_backward(T*, const thaw::token_t*, const T*, const thaw::pool_geometry&) {}
   static void adamw_update(T*, const T*, T*, T*, std::span<const thaw::index_range>,
                            const thaw::adamw_args&) {}
   static void sgd_update(T*, const T*, T*, std::span<const thaw::index_range>,

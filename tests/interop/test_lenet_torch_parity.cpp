@@ -64,3 +64,7 @@ void check_lenet_parity(const std::string& dtype, double logits_tol, double grad
 TEST_CASE("LeNet-5 in double on reference matches PyTorch float64 to 1e-9", "[interop][torch][lenet]") {
   check_lenet_parity<backend::reference<double>>("float64", 1e-9, 1e-9);
 }
+
+TEST_CASE("LeNet-5 in float on cpu matches PyTorch float32 (logits 1e-4, gradients 1e-3)", "[interop][torch][lenet]") {
+  check_lenet_parity<backend::cpu<>>("float32", 1e-4, 1e-3);
+}

@@ -71,6 +71,18 @@ add_bias(y, bias, rows, cols): y[r, :] += bias.  sum_rows(out, x, rows, cols): o
 sum_r x[r, c] (a bias gradient).  All may alias where the formula allows.
 sum(x, n), sum_squares(x, n): reductions returned to the host as double (accumulated in at
 least the scalar's precision; `reference` and `cpu` accumulate in double).
+relu_forward(y, x, n): y = max(x, 0). relu_backward(dx, x, dy, n): dx = x > 0 ? dy : 0.
+im2col(col, x, g): x is (batch, channels, height, width); col is (batch, channels * k * k,
+  out_height * out_width) with rows in (channel, kernel row, kernel column) order; positions in
+  the padding read 0 (ops.hpp, conv_geometry). col2im(dx, dcol, g): the adjoint, dx
+  OVERWRITTEN with the sum of the col entries that read each pixel.
+maxpool_forward(y, argmax, x, g): per plane, y = max over each kernel window (no padding,
+  partial windows dropped) and argmax = the window's first maximal position (index in the
+  plane). maxpool_backward(dx, argmax, dy, g): dx OVERWRITTEN, dy scattered to the argmax
+  positions (added where windows overlap).
+copy may be given overlapping ranges (memmove semantics). allocate(0) returns a valid pointer.
+Bad ids or targets: host backends throw thaw::error at once; a device backend reports them at
+  its next synchronising call.
 adamw_update(params, grads, m, v, ranges, args) and sgd_update(params, grads, buf, ranges,
 args): update only the elements in `ranges` (sorted, disjoint, host memory); m, v and buf are
 compacted (range r's state begins at the total length of ranges 0..r-1). Formulas in ops.hpp.
@@ -150,6 +162,18 @@ concept backend_has_sum = requires(THAW_DETAIL_BACKEND_ARGS) { { B::sum(c, n) } 
 template <class B, class T = typename B::scalar>
 concept backend_has_sum_squares = requires(THAW_DETAIL_BACKEND_ARGS) { { B::sum_squares(c, n) } -> std::convertible_to<double>; };
 template <class B, class T = typename B::scalar>
+concept backend_has_relu_forward = requires(THAW_DETAIL_BACKEND_ARGS) { B::relu_forward(p, c, n); };
+template <class B, class T = typename B::scalar>
+concept backend_has_relu_backward = requires(THAW_DETAIL_BACKEND_ARGS) { B::relu_backward(p, c, c, n); };
+template <class B, class T = typename B::scalar>
+concept backend_has_im2col = requires(THAW_DETAIL_BACKEND_ARGS, const conv_geometry& cg) { B::im2col(p, c, cg); };
+template <class B, class T = typename B::scalar>
+concept backend_has_col2im = requires(THAW_DETAIL_BACKEND_ARGS, const conv_geometry& cg) { B::col2im(p, c, cg); };
+template <class B, class T = typename B::scalar>
+concept backend_has_maxpool_forward = requires(THAW_DETAIL_BACKEND_ARGS, const pool_geometry& pg) { B::maxpool_forward(p, ip, c, pg); };
+template <class B, class T = typename B::scalar>
+concept backend_has_maxpool_backward = requires(THAW_DETAIL_BACKEND_ARGS, const pool_geometry& pg) { B::maxpool_backward(p, ci, c, pg); };
+template <class B, class T = typename B::scalar>
 concept backend_has_adamw_update = requires(THAW_DETAIL_BACKEND_ARGS) { B::adamw_update(p, c, p, p, r, aa); };
 template <class B, class T = typename B::scalar>
 concept backend_has_sgd_update = requires(THAW_DETAIL_BACKEND_ARGS) { B::sgd_update(p, c, p, r, sa); };
@@ -199,6 +223,12 @@ concept backend_for = detail::backend_has_identity<B> &&
     detail::backend_has_sum_rows<B> &&
     detail::backend_has_sum<B> &&
     detail::backend_has_sum_squares<B> &&
+    detail::backend_has_relu_forward<B> &&
+    detail::backend_has_relu_backward<B> &&
+    detail::backend_has_im2col<B> &&
+    detail::backend_has_col2im<B> &&
+    detail::backend_has_maxpool_forward<B> &&
+    detail::backend_has_maxpool_backward<B> &&
     detail::backend_has_adamw_update<B> &&
     detail::backend_has_sgd_update<B>;
 
@@ -273,6 +303,18 @@ consteval bool assert_backend() {
                   "thaw: backend is missing operation 'sum': static double sum(const T* x, std::size_t n)");
     static_assert(detail::backend_has_sum_squares<B>,
                   "thaw: backend is missing operation 'sum_squares': static double sum_squares(const T* x, std::size_t n)");
+    static_assert(detail::backend_has_relu_forward<B>,
+                  "thaw: backend is missing operation 'relu_forward': static void relu_forward(T* y, const T* x, std::size_t n)");
+    static_assert(detail::backend_has_relu_backward<B>,
+                  "thaw: backend is missing operation 'relu_backward': static void relu_backward(T* dx, const T* x, const T* dy, std::size_t n)");
+    static_assert(detail::backend_has_im2col<B>,
+                  "thaw: backend is missing operation 'im2col': static void im2col(T* col, const T* x, const conv_geometry& g)");
+    static_assert(detail::backend_has_col2im<B>,
+                  "thaw: backend is missing operation 'col2im': static void col2im(T* dx, const T* dcol, const conv_geometry& g)");
+    static_assert(detail::backend_has_maxpool_forward<B>,
+                  "thaw: backend is missing operation 'maxpool_forward': static void maxpool_forward(T* y, token_t* argmax, const T* x, const pool_geometry& g)");
+    static_assert(detail::backend_has_maxpool_backward<B>,
+                  "thaw: backend is missing operation 'maxpool_backward': static void maxpool_backward(T* dx, const token_t* argmax, const T* dy, const pool_geometry& g)");
     static_assert(detail::backend_has_adamw_update<B>,
                   "thaw: backend is missing operation 'adamw_update': static void adamw_update(T* params, const T* grads, T* m, T* v, std::span<const index_range> ranges, const adamw_args& args)");
     static_assert(detail::backend_has_sgd_update<B>,

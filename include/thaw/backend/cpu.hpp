@@ -28,6 +28,7 @@
 #include "thaw/backend/cpu/math.hpp"
 #include "thaw/backend/cpu/parallel.hpp"
 #include "thaw/backend/ops.hpp"
+#include "thaw/backend/reference.hpp"
 #include "thaw/core/error.hpp"
 #include "thaw/core/philox.hpp"
 
@@ -497,6 +498,50 @@ private:
       THAW_CHECK(targets[r] == ignore_index || (targets[r] >= 0 && targets[r] < vocab), op,
                  ": target ", targets[r], " at row ", r, " is outside the vocabulary [0, ", vocab,
                  ") and is not the ignore index ", ignore_index);
+  }
+
+public:
+  // ---- image ops (LeNet-scale: the reference loops, parallel over images / planes) -----------
+
+  static void relu_forward(T* y, const T* x, std::size_t n) {
+    cpu_detail::for_chunks(n, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    });
+  }
+  static void relu_backward(T* dx, const T* x, const T* dy, std::size_t n) {
+    cpu_detail::for_chunks(n, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    });
+  }
+  static void im2col(T* col, const T* x, const conv_geometry& g) {
+    conv_geometry one = g;
+    one.batch = 1;
+    const std::size_t col_size = std::size_t(g.patch()) * g.out_height() * g.out_width();
+    const std::size_t image = std::size_t(g.channels) * g.height * g.width;
+#pragma omp parallel for schedule(static) if (g.batch > 1)
+    for (int b = 0; b < g.batch; ++b) reference<float>::im2col(col + b * col_size, x + b * image, one);
+  }
+  static void col2im(T* dx, const T* dcol, const conv_geometry& g) {
+    conv_geometry one = g;
+    one.batch = 1;
+    const std::size_t col_size = std::size_t(g.patch()) * g.out_height() * g.out_width();
+    const std::size_t image = std::size_t(g.channels) * g.height * g.width;
+#pragma omp parallel for schedule(static) if (g.batch > 1)
+    for (int b = 0; b < g.batch; ++b) reference<float>::col2im(dx + b * image, dcol + b * col_size, one);
+  }
+  static void maxpool_forward(T* y, token_t* argmax, const T* x, const pool_geometry& g) {
+    pool_geometry one = g;
+    one.planes = 1;
+    const std::size_t in = std::size_t(g.height) * g.width, out = std::size_t(g.out_height()) * g.out_width();
+#pragma omp parallel for schedule(static) if (g.planes > 1)
+    for (int p = 0; p < g.planes; ++p) reference<float>::maxpool_forward(y + p * out, argmax + p * out, x + p * in, one);
+  }
+  static void maxpool_backward(T* dx, const token_t* argmax, const T* dy, const pool_geometry& g) {
+    pool_geometry one = g;
+    one.planes = 1;
+    const std::size_t in = std::size_t(g.height) * g.width, out = std::size_t(g.out_height()) * g.out_width();
+#pragma omp parallel for schedule(static) if (g.planes > 1)
+    for (int p = 0; p < g.planes; ++p) reference<float>::maxpool_backward(dx + p * in, argmax + p * out, dy + p * out, one);
   }
 };
 

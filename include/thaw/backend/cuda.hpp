@@ -21,6 +21,7 @@
 
 #include "thaw/backend/concept.hpp"
 #include "thaw/backend/cuda/common.cuh"
+#include "thaw/backend/cuda/conv.cuh"
 #include "thaw/backend/cuda/elementwise.cuh"
 #include "thaw/backend/cuda/embedding.cuh"
 #include "thaw/backend/cuda/gemm.cuh"
@@ -246,6 +247,40 @@ struct cuda {
   static void sgd_update(T* params, const T* grads, T* momentum, std::span<const index_range> ranges,
                          const sgd_args& args) {
     cuda_detail::sgd_update(params, grads, momentum, ranges, args);
+  }
+
+  // ---- image ops ---------------------------------------------------------------------------------
+  static void relu_forward(T* y, const T* x, std::size_t n) {
+    cuda_detail::launch_map<T>("relu_forward", n, cuda_detail::relu_forward_fn<T>{y, x}, cuda_detail::pack_aligned<T>(y, x));
+  }
+  static void relu_backward(T* dx, const T* x, const T* dy, std::size_t n) {
+    cuda_detail::launch_map<T>("relu_backward", n, cuda_detail::relu_backward_fn<T>{dx, x, dy},
+                               cuda_detail::pack_aligned<T>(dx, x, dy));
+  }
+  static void im2col(T* col, const T* x, const conv_geometry& g) {
+    const std::size_t n = std::size_t(g.batch) * g.patch() * g.out_height() * g.out_width();
+    if (n == 0) return;
+    cuda_detail::im2col_kernel<<<cuda_detail::grid_for(n, 256), 256, 0, stream()>>>(col, x, g);
+    cuda_detail::check_launch("im2col");
+  }
+  static void col2im(T* dx, const T* dcol, const conv_geometry& g) {
+    const std::size_t n = std::size_t(g.batch) * g.channels * g.height * g.width;
+    if (n == 0) return;
+    cuda_detail::col2im_kernel<<<cuda_detail::grid_for(n, 256), 256, 0, stream()>>>(dx, dcol, g);
+    cuda_detail::check_launch("col2im");
+  }
+  static void maxpool_forward(T* y, token_t* argmax, const T* x, const pool_geometry& g) {
+    const std::size_t n = std::size_t(g.planes) * g.out_height() * g.out_width();
+    if (n == 0) return;
+    cuda_detail::maxpool_forward_kernel<<<cuda_detail::grid_for(n, 256), 256, 0, stream()>>>(y, argmax, x, g);
+    cuda_detail::check_launch("maxpool_forward");
+  }
+  static void maxpool_backward(T* dx, const token_t* argmax, const T* dy, const pool_geometry& g) {
+    fill(dx, std::size_t(g.planes) * g.height * g.width, T(0));
+    const std::size_t n = std::size_t(g.planes) * g.out_height() * g.out_width();
+    if (n == 0) return;
+    cuda_detail::maxpool_backward_kernel<<<cuda_detail::grid_for(n, 256), 256, 0, stream()>>>(dx, argmax, dy, g);
+    cuda_detail::check_launch("maxpool_backward");
   }
 };
 

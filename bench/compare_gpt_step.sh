@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Forward + backward of the reference GPT: thaw (bench_gpt_step) against PyTorch
+# (gpt_step_torch.py), interleaved A B A B ... in separate processes, at 2 threads (PyTorch with
+# OMP_WAIT_POLICY=PASSIVE, as ../shared/BENCHMARKING.md prescribes) and at 1 thread.
+# Prints a markdown table: median and min-max step time of each, and the ratio PyTorch / thaw
+# (> 1: thaw is faster), each round's ratio taken within the round.
+#
+# Usage: bench/compare_gpt_step.sh [build-dir] [rounds]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+rounds=${2:-3}
+bench=$build/bench/bench_gpt_step
+[ -x "$bench" ] || { echo "missing $bench: build the benchmarks first" >&2; exit 1; }
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for threads in 2 1; do
+  for r in $(seq "$rounds"); do
+    OMP_NUM_THREADS=$threads "$bench" --benchmark_format=json --benchmark_min_time=2 \
+      > "$out/thaw_${threads}_$r.json" 2> /dev/null
+    OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE \
+      /usr/bin/python3 "$root/bench/gpt_step_torch.py" --threads "$threads" --steps 3 --warmup 1 \
+      > "$out/torch_${threads}_$r.json"
+  done
+done
+/usr/bin/python3 - "$out" "$rounds" <<'PY'
+import json, statistics, sys, glob, os
+out, rounds = sys.argv[1], int(sys.argv[2])
+print("| threads | thaw ms (median, min-max) | PyTorch ms (median, min-max) | PyTorch / thaw (median, min-max) |")
+print("|---|---|---|---|")
+for threads in (2, 1):
+    thaw, torch, ratios = [], [], []
+    for r in range(1, rounds + 1):
+        b = json.load(open(f"{out}/thaw_{threads}_{r}.json"))["benchmarks"][0]
+        t_ms = b["real_time"] if b["time_unit"] == "ms" else b["real_time"] / 1e6
+        p_ms = statistics.median(json.load(open(f"{out}/torch_{threads}_{r}.json"))["ms"])
+        thaw.append(t_ms); torch.append(p_ms); ratios.append(p_ms / t_ms)
+    fmt = lambda v: f"{statistics.median(v):.0f} ({min(v):.0f}-{max(v):.0f})"
+    print(f"| {threads} | {fmt(thaw)} | {fmt(torch)} | {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}) |")
+PY
