@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "thaw/core/host_device.hpp"
+
 namespace thaw {
 
 /// Token ids, targets and embedding indices are 32-bit everywhere (GPT-2's vocabulary fits).
@@ -27,9 +29,9 @@ struct index_range {
 struct conv_geometry {
   int batch = 1, channels = 1, height = 1, width = 1;
   int kernel = 1, stride = 1, pad = 0;
-  [[nodiscard]] constexpr int out_height() const noexcept { return (height + 2 * pad - kernel) / stride + 1; }
-  [[nodiscard]] constexpr int out_width() const noexcept { return (width + 2 * pad - kernel) / stride + 1; }
-  [[nodiscard]] constexpr int patch() const noexcept { return channels * kernel * kernel; }
+  [[nodiscard]] THAW_HOST_DEVICE constexpr int out_height() const noexcept { return (height + 2 * pad - kernel) / stride + 1; }
+  [[nodiscard]] THAW_HOST_DEVICE constexpr int out_width() const noexcept { return (width + 2 * pad - kernel) / stride + 1; }
+  [[nodiscard]] THAW_HOST_DEVICE constexpr int patch() const noexcept { return channels * kernel * kernel; }
 };
 
 /// Geometry of a max pooling over `planes` (= batch * channels) planes of height x width, no
@@ -37,8 +39,8 @@ struct conv_geometry {
 struct pool_geometry {
   int planes = 1, height = 1, width = 1;
   int kernel = 2, stride = 2;
-  [[nodiscard]] constexpr int out_height() const noexcept { return (height - kernel) / stride + 1; }
-  [[nodiscard]] constexpr int out_width() const noexcept { return (width - kernel) / stride + 1; }
+  [[nodiscard]] THAW_HOST_DEVICE constexpr int out_height() const noexcept { return (height - kernel) / stride + 1; }
+  [[nodiscard]] THAW_HOST_DEVICE constexpr int out_width() const noexcept { return (width - kernel) / stride + 1; }
 };
 
 /// AdamW ("Decoupled Weight Decay Regularization", Loshchilov & Hutter, ICLR 2019), as
