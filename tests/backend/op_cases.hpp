@@ -207,7 +207,10 @@ TEMPLATE_LIST_TEST_CASE("layernorm forward and backward match reference", "[ops]
       THAW_REQUIRE_CLOSE(download(by), y, tolerance<B>(2e-5));
       THAW_REQUIRE_CLOSE(download(m2), mean, tolerance<B>(2e-5));
       THAW_REQUIRE_CLOSE(download(r2), rstd, tolerance<B>(2e-5));
-      if (want_dx) THAW_REQUIRE_CLOSE(download(bdx), dx, tolerance<B>(2e-5));
+      // A 1-wide row normalises to 0 and its dx is 0 in exact arithmetic; float rounding is then
+      // amplified by rstd = 1/sqrt(eps) (~316), so that case gets a tolerance 316x wider.
+      const double amplification = cols == 1 ? 1 / std::sqrt(1e-5) : 1.0;
+      if (want_dx) THAW_REQUIRE_CLOSE(download(bdx), dx, tolerance<B>(2e-5 * amplification));
       THAW_REQUIRE_CLOSE(download(bdw), dw, tolerance<B>(2e-5 * std::sqrt(rows)));
       THAW_REQUIRE_CLOSE(download(bdb), db, tolerance<B>(2e-5 * std::sqrt(rows)));
     }

@@ -349,6 +349,21 @@ TEST_CASE("cpu allocations are 64-byte aligned and allocate(0) is valid", "[cpu]
                     std::bad_alloc);
 }
 
+TEST_CASE("cpu copy handles large and overlapping ranges", "[cpu][memory]") {
+  const std::size_t n = 100'000;  // above the fork threshold
+  floats original(n + 1);
+  for (std::size_t i = 0; i <= n; ++i) original[i] = float(i);
+  floats copied(n + 1, -1.0f);
+  blas_cpu::copy(copied.data(), original.data(), n);
+  REQUIRE(std::equal(copied.begin(), copied.begin() + n, original.begin()));
+  REQUIRE(copied[n] == -1.0f);
+  floats up = original, down = original;
+  blas_cpu::copy(up.data() + 1, up.data(), n);  // overlapping, in both directions
+  blas_cpu::copy(down.data(), down.data() + 1, n);
+  REQUIRE(std::equal(up.begin() + 1, up.end(), original.begin()));
+  REQUIRE(std::equal(down.begin(), down.end() - 1, original.begin() + 1));
+}
+
 TEST_CASE("cpu backends name their policy", "[cpu]") {
   REQUIRE(std::string(blas_cpu::name()) == "cpu<blas>");
   REQUIRE(std::string(eigen_cpu::name()) == "cpu<eigen>");

@@ -6,6 +6,6 @@
 
 using thaw_test_backends =
     std::tuple<thaw::backend::reference<float>, thaw::backend::cpu<thaw::gemm_policy::eigen>,
-               thaw::backend::cpu<thaw::gemm_policy::blas>>;
+               thaw::backend::cpu<thaw::gemm_policy::blas>, thaw::backend::cpu<>>;
 
 #include "backend/op_cases.hpp"

@@ -1,14 +1,19 @@
-// thaw::backend::cpu — the fast host backend: float, OpenMP over rows and elements, GEMMs from a
-// policy (gemm_policy::blas = OpenBLAS, gemm_policy::eigen = Eigen), Eigen's SIMD exp/tanh in
-// the fused row ops. Contracts: backend/concept.hpp; tested against backend::reference<double>.
+// thaw::backend::cpu — the fast host backend: float on the CPU, every op multi-threaded with
+// OpenMP, the GEMMs from a policy type (gemm_policy::blas: OpenBLAS, gemm_policy::eigen: Eigen).
+// Contracts: backend/concept.hpp; tested against backend::reference<double>.
 //
-// Default policy: blas. Measured on this project's machine (2 vCPU Zen 4, docs/benchmarks.md),
-// OpenBLAS's sgemm runs the reference GPT's GEMM shapes ~25% faster than Eigen's product.
+// Default policy: blas. OpenBLAS's sgemm beats Eigen's product at the reference GPT's shapes on
+// this project's machine (docs/benchmarks.md, "GEMM (issue 2)"), provided OpenBLAS runs its
+// AVX-512 kernels: OpenBLAS 0.3.21 needs OPENBLAS_CORETYPE on CPUs newer than itself, and
+// cpu<blas> says so once on stderr when it finds the generic ones (bench/README.md).
 //
-// Threads: every op, GEMMs included, runs on the OpenMP threads (omp_get_max_threads()), and
-// cpu<blas> keeps OpenBLAS itself single-threaded (openblas_set_num_threads(1) on its pthread
-// build, a process-wide setting). Results of every op except the GEMMs are identical for any
-// thread count: reductions sum fixed-size blocks in a fixed order (cpu/parallel.hpp).
+// Threads: one pool. Every op, the GEMMs included, runs on OpenMP's threads (OMP_NUM_THREADS);
+// cpu<blas> keeps OpenBLAS single-threaded (openblas_set_num_threads(1) on its pthread build, a
+// process-wide setting) and splits each GEMM over the OpenMP threads itself, because OpenBLAS's
+// pool next to OpenMP's spinning threads slowed GEMM-op-GEMM sequences ~1.4x on 2 vCPUs.
+//
+// Reproducibility: apart from the GEMMs, results depend neither on the thread count nor on
+// where the data sit in memory (cpu/parallel.hpp, cpu/math.hpp).
 #pragma once
 
 #include <algorithm>
@@ -34,7 +39,7 @@
 
 namespace thaw::backend {
 
-template <class GemmPolicy = gemm_policy::blas>
+template <class GemmPolicy = gemm_policy::automatic>
 struct cpu {
   using scalar = float;
   using T = float;
@@ -70,6 +75,11 @@ struct cpu {
   }
   template <class U>
   static void copy(U* dst, const U* src, std::size_t n) {
+    // Overlapping ranges (which the reference's memmove allows) must be copied in one piece.
+    if (n > 0 && dst < src + n && src < dst + n) {
+      std::memmove(dst, src, n * sizeof(U));
+      return;
+    }
     cpu_detail::for_chunks(n, [=](std::size_t begin, std::size_t end) {
       std::memcpy(dst + begin, src + begin, (end - begin) * sizeof(U));
     });
@@ -547,5 +557,6 @@ public:
 
 static_assert(assert_backend<cpu<gemm_policy::blas>>());
 static_assert(assert_backend<cpu<gemm_policy::eigen>>());
+static_assert(assert_backend<cpu<gemm_policy::automatic>>());
 
 }  // namespace thaw::backend

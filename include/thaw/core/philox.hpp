@@ -80,9 +80,9 @@ THAW_HOST_DEVICE double to_unit(std::uint32_t bits) {
 
 /// Uniform in [lo, hi) for element e (computed in double, rounded once to the caller's scalar).
 THAW_HOST_DEVICE double uniform_at(philox_key key, std::uint64_t e, double lo, double hi) {
-  // An explicit fused multiply-add: compilers may or may not contract `lo + (hi - lo) * u` on
-  // their own (g++ with FMA targets, nvcc on the device), which would make CPU and GPU differ.
-  return std::fma(hi - lo, to_unit(bits_at(key, e)), lo);
+  // Separately rounded multiply and add: ISO C++ mode (-std=c++20) keeps g++ from contracting
+  // them into an FMA, and the CUDA kernel rounds each step explicitly (__dmul_rn, __dadd_rn).
+  return lo + (hi - lo) * to_unit(bits_at(key, e));
 }
 
 /// 1 with probability p, else 0, for element e: compares 24 bits against p exactly.
@@ -98,7 +98,7 @@ THAW_HOST_DEVICE double normal_at(philox_key key, std::uint64_t e, double mean, 
   const double u1 = (static_cast<double>(b.v[lane] >> 8) + 1.0) * (1.0 / 16777216.0);
   const double u2 = to_unit(b.v[lane + 1]);
   const double radius = std::sqrt(-2.0 * std::log(u1));
-  return std::fma(stddev * radius, std::cos(6.283185307179586476925286766559 * u2), mean);
+  return mean + stddev * radius * std::cos(6.283185307179586476925286766559 * u2);
 }
 
 }  // namespace philox

@@ -21,8 +21,9 @@
 namespace thaw::gemm_policy {
 
 /// OpenBLAS's sgemm (Debian's libopenblas, pthread build). OpenBLAS runs single-threaded and
-/// thaw splits C over its own OpenMP threads: with OpenBLAS's pthreads and OpenMP's threads both
-/// spinning on 2 vCPUs, a GEMM followed by an OpenMP op runs far slower (bench/gemm.cpp, mixed).
+/// thaw splits C over its own OpenMP threads: with OpenBLAS's pthreads and OpenMP's threads
+/// taking turns, each pool's idle threads spin while the other computes, and GEMMs alternating
+/// with OpenMP ops ran ~1.4x slower on 2 vCPUs (bench_gemm's mlp/ benchmarks).
 struct blas {
   static constexpr const char* name = "blas";
 
@@ -124,6 +125,37 @@ struct eigen {
       product(stored_a.transpose(), stored_b);
     else
       product(stored_a.transpose(), stored_b.transpose());
+  }
+};
+
+/// The default: OpenBLAS where it runs kernels tuned for this CPU, Eigen where it would fall back
+/// to its generic x86-64 ("Prescott") kernels. A DYNAMIC_ARCH OpenBLAS does that on CPUs newer
+/// than itself: Debian 12's 0.3.21 on the Emerald Rapids Xeons this project's machines may be
+/// (measured there: ~4x slower than Eigen's AVX-512 product), while on Zen 4 it picks its AVX-512
+/// kernels and beats Eigen (../shared/BENCHMARKING.md). The choice is made once per process.
+struct automatic {
+  static constexpr const char* name = "auto";
+
+  /// True when OpenBLAS runs tuned kernels here (or OPENBLAS_CORETYPE chose them).
+  static bool blas_is_tuned() {
+    static const bool tuned = [] {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+      return !(std::string_view(openblas_get_corename()) == "Prescott" && __builtin_cpu_supports("avx2"));
+#else
+      return true;
+#endif
+    }();
+    return tuned;
+  }
+  static void prepare_concurrent() {
+    if (blas_is_tuned()) blas::prepare_concurrent();
+  }
+  static void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+                   const float* b, int ldb, float beta, float* c, int ldc) {
+    if (blas_is_tuned())
+      blas::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+      eigen::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   }
 };
 

@@ -104,6 +104,8 @@ T* scratch(std::size_t n) {
 
 /// Rows per block of a column reduction: the unit of work and of summation order.
 inline constexpr int kRowBlock = 32;
+/// Columns per task when a column reduction combines its block partials.
+inline constexpr int kColumnSlice = 64;
 
 /// Column sums over rows that do not depend on the thread count. accumulate(r0, r1, partial)
 /// adds rows [r0, r1) into `sums` zeroed rows of `cols` floats (partial[s * cols + c]); the
@@ -123,14 +125,18 @@ void column_sums(int rows, int cols, float* const (&outs)[sums], Accumulate&& ac
       std::fill(partial, partial + block_size, 0.0f);
       accumulate(block * kRowBlock, std::min(rows, (block + 1) * kRowBlock), partial);
     }
+    // Column slices of kColumnSlice, so that the sum over blocks vectorises across columns.
 #pragma omp for schedule(static)
-    for (int c = 0; c < cols; ++c) {
+    for (int c0 = 0; c0 < cols; c0 += kColumnSlice) {
+      const int width = std::min(kColumnSlice, cols - c0);
       for (int s = 0; s < sums; ++s) {
         if (outs[s] == nullptr) continue;
-        float total = 0.0f;
-        for (int block = 0; block < blocks; ++block)
-          total += partials[block * block_size + static_cast<std::size_t>(s) * cols + c];
-        outs[s][c] += total;
+        float total[kColumnSlice] = {};
+        for (int block = 0; block < blocks; ++block) {
+          const float* partial = partials + block * block_size + static_cast<std::size_t>(s) * cols + c0;
+          for (int c = 0; c < width; ++c) total[c] += partial[c];
+        }
+        for (int c = 0; c < width; ++c) outs[s][c0 + c] += total[c];
       }
     }
   }

@@ -166,9 +166,9 @@ struct gelu_backward_fn {
 
 // ---- Philox fills -------------------------------------------------------------------------------
 // Uniform and Bernoulli: one thread per Philox block (4 outputs), element e = lane e % 4 of
-// block e / 4, exactly as philox::bits_at. The uniform value is one explicit fused
-// multiply-add, as philox::uniform_at's std::fma on the host, so no compiler's contraction
-// choice can make CPU and GPU differ.
+// block e / 4, exactly as philox::bits_at. The uniform value is computed with explicitly
+// rounded double operations, so nvcc's FMA contraction cannot make it differ from the host's
+// `lo + (hi - lo) * u` (which g++ does not contract in ISO C++ mode).
 
 template <class T>
 __global__ void __launch_bounds__(kMapThreads)
@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(kMapThreads)
     for (int lane = 0; lane < 4; ++lane) {
       const std::uint64_t e = block * 4 + lane;
       if (e >= offset && e - offset < n)
-        x[e - offset] = static_cast<T>(__fma_rn(hi - lo, philox::to_unit(b.v[lane]), lo));
+        x[e - offset] = static_cast<T>(__dadd_rn(lo, __dmul_rn(hi - lo, philox::to_unit(b.v[lane]))));
     }
   }
 }
