@@ -6,7 +6,7 @@
 //                               (how = thaw) against one all-thread GEMM per problem (split);
 //   mlp/<arrangement>           GEMM, GELU, GEMM of one MLP block: thaw's one OpenMP pool
 //                               against OpenBLAS's own threads next to OpenMP's (openblas_pool).
-// bench/compare_gemm.py runs the gemm/ ones interleaved, one implementation per process.
+// bench/compare_gemm.py runs the gemm/ ones interleaved, one implementation and shape per process.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 

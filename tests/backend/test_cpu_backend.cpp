@@ -364,6 +364,20 @@ TEST_CASE("cpu copy handles large and overlapping ranges", "[cpu][memory]") {
   REQUIRE(std::equal(down.begin(), down.end() - 1, original.begin() + 1));
 }
 
+TEST_CASE("cpu optimizers reject malformed index ranges", "[cpu][errors]") {
+  floats params(10, 1.0f), grads(10, 1.0f), m(10), v(10);
+  const std::vector<thaw::index_range> overlapping{{0, 5}, {4, 8}}, backwards{{6, 3}};
+  REQUIRE_THROWS_AS(
+      blas_cpu::adamw_update(params.data(), grads.data(), m.data(), v.data(), overlapping, {}),
+      thaw::error);
+  REQUIRE_THROWS_AS(blas_cpu::sgd_update(params.data(), grads.data(), nullptr, backwards, {}),
+                    thaw::error);
+  REQUIRE_THROWS_AS(blas_cpu::adamw_update(params.data(), grads.data(), m.data(), v.data(),
+                                           std::vector<thaw::index_range>{{0, 10}}, {.step = 0}),
+                    thaw::error);
+  REQUIRE(params == floats(10, 1.0f));
+}
+
 TEST_CASE("cpu backends name their policy", "[cpu]") {
   REQUIRE(std::string(blas_cpu::name()) == "cpu<blas>");
   REQUIRE(std::string(eigen_cpu::name()) == "cpu<eigen>");

@@ -2,10 +2,11 @@
 // OpenMP, the GEMMs from a policy type (gemm_policy::blas: OpenBLAS, gemm_policy::eigen: Eigen).
 // Contracts: backend/concept.hpp; tested against backend::reference<double>.
 //
-// Default policy: blas. OpenBLAS's sgemm beats Eigen's product at the reference GPT's shapes on
-// this project's machine (docs/benchmarks.md, "GEMM (issue 2)"), provided OpenBLAS runs its
-// AVX-512 kernels: OpenBLAS 0.3.21 needs OPENBLAS_CORETYPE on CPUs newer than itself, and
-// cpu<blas> says so once on stderr when it finds the generic ones (bench/README.md).
+// Default policy: automatic, i.e. OpenBLAS whenever it runs kernels tuned for the CPU, else
+// Eigen. Measured on this project's machine (docs/benchmarks.md, "GEMM (issue 2)"): with its
+// AVX-512 kernels OpenBLAS's sgemm runs the reference GPT's shapes 1.1-1.2x faster than Eigen's
+// product; with the generic "Prescott" kernels that Debian's OpenBLAS 0.3.21 falls back to on
+// CPUs newer than itself (unless OPENBLAS_CORETYPE is set) it runs 5-6x slower.
 //
 // Threads: one pool. Every op, the GEMMs included, runs on OpenMP's threads (OMP_NUM_THREADS);
 // cpu<blas> keeps OpenBLAS single-threaded (openblas_set_num_threads(1) on its pthread build, a
@@ -159,8 +160,10 @@ struct cpu {
       gemm(ta, tb, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
            c + i * stride_c, ldc);
     };
-    // Many small problems (attention: 48 x 256x64x256) run faster one per thread than each
-    // split over all threads; stay with the split when whole problems would leave threads idle.
+    // Many small problems (one layer's attention: 48 of 256x64x256) run faster one whole problem
+    // per thread than each split over all threads: 1.16x with OpenBLAS, 1.3-1.7x with Eigen
+    // (bench_gemm batched/). That needs the problems to keep the threads busy: at least 7/8 of
+    // rounds x threads (3 problems on 2 threads would leave a quarter idle: split those).
     const int threads = cpu_detail::in_parallel() ? 1 : std::min(cpu_detail::max_threads(), batch);
     const int rounds = threads > 0 ? (batch + threads - 1) / threads : 0;
     if (threads > 1 && 8 * batch >= 7 * rounds * threads) {
@@ -456,6 +459,9 @@ struct cpu {
 
   static void adamw_update(T* params, const T* grads, T* m, T* v,
                            std::span<const index_range> ranges, const adamw_args& args) {
+    // Overlapping ranges would have two threads update the same parameters.
+    detail::check_ranges(ranges);
+    THAW_CHECK(args.step >= 1, "AdamW step counts from 1, got ", args.step);
     const auto step = static_cast<double>(args.step);
     const T decay = static_cast<T>(1.0 - args.lr * args.weight_decay);
     const T beta1 = static_cast<T>(args.beta1), one_minus_beta1 = static_cast<T>(1.0 - args.beta1);
@@ -481,6 +487,7 @@ struct cpu {
 
   static void sgd_update(T* params, const T* grads, T* momentum,
                          std::span<const index_range> ranges, const sgd_args& args) {
+    detail::check_ranges(ranges);
     const T lr = static_cast<T>(args.lr), wd = static_cast<T>(args.weight_decay);
     const T mu = static_cast<T>(args.momentum),
             one_minus_dampening = static_cast<T>(1.0 - args.dampening);
@@ -529,7 +536,8 @@ public:
     const std::size_t col_size = std::size_t(g.patch()) * g.out_height() * g.out_width();
     const std::size_t image = std::size_t(g.channels) * g.height * g.width;
 #pragma omp parallel for schedule(static) if (g.batch > 1)
-    for (int b = 0; b < g.batch; ++b) reference<float>::im2col(col + b * col_size, x + b * image, one);
+    for (int b = 0; b < g.batch; ++b)
+      reference<float>::im2col(col + b * col_size, x + b * image, one);
   }
   static void col2im(T* dx, const T* dcol, const conv_geometry& g) {
     conv_geometry one = g;
@@ -537,21 +545,26 @@ public:
     const std::size_t col_size = std::size_t(g.patch()) * g.out_height() * g.out_width();
     const std::size_t image = std::size_t(g.channels) * g.height * g.width;
 #pragma omp parallel for schedule(static) if (g.batch > 1)
-    for (int b = 0; b < g.batch; ++b) reference<float>::col2im(dx + b * image, dcol + b * col_size, one);
+    for (int b = 0; b < g.batch; ++b)
+      reference<float>::col2im(dx + b * image, dcol + b * col_size, one);
   }
   static void maxpool_forward(T* y, token_t* argmax, const T* x, const pool_geometry& g) {
     pool_geometry one = g;
     one.planes = 1;
-    const std::size_t in = std::size_t(g.height) * g.width, out = std::size_t(g.out_height()) * g.out_width();
+    const std::size_t in = std::size_t(g.height) * g.width,
+                      out = std::size_t(g.out_height()) * g.out_width();
 #pragma omp parallel for schedule(static) if (g.planes > 1)
-    for (int p = 0; p < g.planes; ++p) reference<float>::maxpool_forward(y + p * out, argmax + p * out, x + p * in, one);
+    for (int p = 0; p < g.planes; ++p)
+      reference<float>::maxpool_forward(y + p * out, argmax + p * out, x + p * in, one);
   }
   static void maxpool_backward(T* dx, const token_t* argmax, const T* dy, const pool_geometry& g) {
     pool_geometry one = g;
     one.planes = 1;
-    const std::size_t in = std::size_t(g.height) * g.width, out = std::size_t(g.out_height()) * g.out_width();
+    const std::size_t in = std::size_t(g.height) * g.width,
+                      out = std::size_t(g.out_height()) * g.out_width();
 #pragma omp parallel for schedule(static) if (g.planes > 1)
-    for (int p = 0; p < g.planes; ++p) reference<float>::maxpool_backward(dx + p * in, argmax + p * out, dy + p * out, one);
+    for (int p = 0; p < g.planes; ++p)
+      reference<float>::maxpool_backward(dx + p * in, argmax + p * out, dy + p * out, one);
   }
 };
 

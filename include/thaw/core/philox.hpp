@@ -80,8 +80,9 @@ THAW_HOST_DEVICE double to_unit(std::uint32_t bits) {
 
 /// Uniform in [lo, hi) for element e (computed in double, rounded once to the caller's scalar).
 THAW_HOST_DEVICE double uniform_at(philox_key key, std::uint64_t e, double lo, double hi) {
-  // Separately rounded multiply and add: ISO C++ mode (-std=c++20) keeps g++ from contracting
-  // them into an FMA, and the CUDA kernel rounds each step explicitly (__dmul_rn, __dadd_rn).
+  // Known gap: g++ at -O3 -march=native may contract this into an FMA while the CUDA kernel
+  // rounds each step (__dmul_rn, __dadd_rn), so CPU and GPU uniform fills can differ in the
+  // last bit. To fix: explicit std::fma here and __fma_rn on the device (or -ffp-contract=off).
   return lo + (hi - lo) * to_unit(bits_at(key, e));
 }
 

@@ -38,15 +38,15 @@ struct blas {
 
   /// Says once, on stderr, when OpenBLAS runs its generic x86-64 ("Prescott") kernels on a CPU
   /// with AVX2: a DYNAMIC_ARCH OpenBLAS falls back to them on CPUs newer than itself (0.3.21 on
-  /// a 2023 Xeon), about 4x slower than its AVX-512 kernels, and nothing else would tell.
+  /// a 2023 Xeon), 5-6x slower than its AVX-512 kernels, and nothing else would tell.
   static void warn_if_generic_kernels() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     [[maybe_unused]] static const bool checked = [] {
       if (std::string_view(openblas_get_corename()) == "Prescott" && __builtin_cpu_supports("avx2"))
         std::fputs(
-            "thaw: OpenBLAS runs its generic Prescott kernels on this AVX2/AVX-512 CPU; set "
-            "OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell (AVX2) for ~4x faster GEMMs, or "
-            "use thaw::backend::cpu<thaw::gemm_policy::eigen>\n",
+            "thaw: OpenBLAS runs its generic Prescott kernels on this AVX2/AVX-512 CPU, ~5x "
+            "slower than its tuned ones: set OPENBLAS_CORETYPE=SkylakeX (AVX-512) or Haswell "
+            "(AVX2), or use gemm_policy::automatic (cpu<>'s default), which then uses Eigen\n",
             stderr);
       return true;
     }();
@@ -131,7 +131,7 @@ struct eigen {
 /// The default: OpenBLAS where it runs kernels tuned for this CPU, Eigen where it would fall back
 /// to its generic x86-64 ("Prescott") kernels. A DYNAMIC_ARCH OpenBLAS does that on CPUs newer
 /// than itself: Debian 12's 0.3.21 on the Emerald Rapids Xeons this project's machines may be
-/// (measured there: ~4x slower than Eigen's AVX-512 product), while on Zen 4 it picks its AVX-512
+/// (measured there: 5-6x slower than Eigen's AVX-512 product), while on Zen 4 it picks its AVX-512
 /// kernels and beats Eigen (../shared/BENCHMARKING.md). The choice is made once per process.
 struct automatic {
   static constexpr const char* name = "auto";
@@ -140,7 +140,8 @@ struct automatic {
   static bool blas_is_tuned() {
     static const bool tuned = [] {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-      return !(std::string_view(openblas_get_corename()) == "Prescott" && __builtin_cpu_supports("avx2"));
+      return !(std::string_view(openblas_get_corename()) == "Prescott" &&
+               __builtin_cpu_supports("avx2"));
 #else
       return true;
 #endif

@@ -133,7 +133,8 @@ void column_sums(int rows, int cols, float* const (&outs)[sums], Accumulate&& ac
         if (outs[s] == nullptr) continue;
         float total[kColumnSlice] = {};
         for (int block = 0; block < blocks; ++block) {
-          const float* partial = partials + block * block_size + static_cast<std::size_t>(s) * cols + c0;
+          const float* partial =
+              partials + block * block_size + static_cast<std::size_t>(s) * cols + c0;
           for (int c = 0; c < width; ++c) total[c] += partial[c];
         }
         for (int c = 0; c < width; ++c) outs[s][c0 + c] += total[c];
