@@ -79,6 +79,8 @@ inline const curve& get_curve(const std::map<std::string, curve>& curves, const 
   for (const auto& [n, c] : curves) have += (have.empty() ? "" : ", ") + n;
   throw error(message("the log has no evaluations of '", name, "' (it has: ", have.empty() ? "none" : have, ")"));
 }
+/// A reference into a temporary map would dangle: keep the result of eval_curves() in a variable.
+const curve& get_curve(std::map<std::string, curve>&& curves, const std::string& name) = delete;
 
 struct stability_gap {
   double rise = 0;                         ///< largest L(t) - L0 before recovering (>= 0)
