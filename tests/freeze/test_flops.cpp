@@ -59,3 +59,39 @@ TEST_CASE("the freeze-aware FLOP model follows the modules' need rules", "[freez
                  2 * 3 * d * d * N + head)
               .epsilon(1e-12));
 }
+
+TEST_CASE("the FLOP model counts LoRA adapters (variant d)", "[freeze][flops][lora]") {
+  const int r = 8;
+  nn::gpt_config c{.vocab = 256, .context = 256, .layers = 6, .heads = 6, .width = 384};
+  const nn::gpt<rd> plain(c);
+  c.lora_rank = r;
+  nn::gpt<rd> model(c);
+  auto& s = model.params();
+  const int batch = 8, steps = 256;
+  const double N = double(batch) * steps, d = 384, V = 256;
+  const double block_linear = 2 * 12 * d * d * N, attention = 4.0 * steps * steps * d * batch, head = 2 * d * V * N;
+  const double lora_forward = 2 * r * (d + 3 * d) * N + 2 * r * (d + d) * N;  // c_attn + c_proj, per block
+
+  // Everything trains: the plain model's FLOPs plus the adapters' forward and full backward.
+  const auto full = freeze::gpt_step_flops(c, s, batch, steps);
+  const auto base = freeze::gpt_step_flops(plain.config(), plain.params(), batch, steps);
+  REQUIRE(full.forward == Approx(base.forward + 6 * lora_forward).epsilon(1e-12));
+  // Block 0's c_attn passes no dX below block 0 in the plain model either (embeddings train:
+  // it does), so every adapter does dB, t, dA and dX: twice its forward.
+  REQUIRE(full.backward == Approx(base.backward + 6 * 2 * lora_forward).epsilon(1e-12));
+
+  // (d) base frozen, adapters train: dX everywhere except block 0's c_attn (nothing below it
+  // trains), no base dW, head dX only (tied, wte frozen); adapters: c_proj 8 r d N, c_attn
+  // 2 r (3d + 3d + d + d) N, block 0's c_attn without its dX term.
+  group_mask::training(s, select::parse("module(lora)")).apply(s);
+  const auto f = freeze::gpt_step_flops(c, s, batch, steps);
+  REQUIRE(f.forward == Approx(full.forward).epsilon(1e-12));
+  const double lora_backward = 6 * 8 * r * d * N + 6 * 2 * r * (8 * d) * N - 2 * r * d * N;
+  REQUIRE(f.backward == Approx(6 * (block_linear + 2 * attention) - 2 * 3 * d * d * N + head + lora_backward)
+                            .epsilon(1e-12));
+  // Only block 5's adapters: nothing passes below block 5.
+  group_mask::training(s, select::parse("h.5.*.lora_*")).apply(s);
+  REQUIRE(freeze::gpt_step_flops(c, s, batch, steps).backward ==
+          Approx(block_linear - 2 * 3 * d * d * N + 2 * attention + head + 8 * r * d * N + 2 * r * (7 * d) * N)
+              .epsilon(1e-12));
+}

@@ -13,6 +13,11 @@
 //     ln_1 trains;
 //   - the head computes dx iff anything below it (ln_f, blocks, embeddings) trains.
 // Element masks do not change compute (the gradient is computed, then masked).
+// LoRA adapters (nn/lora.hpp, config.lora_rank = r > 0) on c_attn and c_proj (in -> out) add
+// 2 r (in + out) per token forward (x A, then (x A) B), and backward 2 r out for dB where B
+// trains, 2 r out for t = dy B^T where A trains or dX is wanted, 2 r in for dA where A trains
+// and 2 r in for t A^T where dX is wanted; a Linear with an adapter counts as trainable for the
+// rules above when A or B trains.
 // docs/freezing.md gives the closed forms for the benchmark variants.
 #pragma once
 
@@ -44,8 +49,24 @@ nn::step_flops gpt_step_flops(const nn::gpt_config& c, const param_store<B>& sto
   const double c_fc = 2 * d * hidden * tokens, mlp_proj = 2 * hidden * d * tokens;
   const double head = 2 * d * c.vocab * tokens;
 
+  const double r = c.lora_rank;
+  // LoRA per token-rank unit: forward 2 r (in + out) per token.
+  auto lora_forward = [&](double in, double out) { return 2 * r * (in + out) * tokens; };
+  // Backward of one adapter on `prefix` (in -> out), given whether the Linear passes dX.
+  auto lora_backward = [&](const std::string& prefix, double in, double out, bool dx) {
+    if (c.lora_rank <= 0) return 0.0;
+    const bool a = trains(prefix + "lora_A"), b = trains(prefix + "lora_B");
+    double x = 0;
+    if (b) x += 2 * r * out * tokens;
+    if (a || dx) x += 2 * r * out * tokens;
+    if (a) x += 2 * r * in * tokens;
+    if (dx) x += 2 * r * in * tokens;
+    return x;
+  };
+
   nn::step_flops f;
   f.forward = c.layers * (c_attn + c_proj + c_fc + mlp_proj + attention) + head;
+  if (c.lora_rank > 0) f.forward += c.layers * (lora_forward(d, 3 * d) + lora_forward(d, d));
 
   const bool embeddings = trains("wte.weight") || trains("wpe.weight");
   int lowest = c.layers;
@@ -74,11 +95,13 @@ nn::step_flops gpt_step_flops(const nn::gpt_config& c, const param_store<B>& sto
       if (want_dln2) bwd += c_fc;
       if (!want_dh) continue;
       const bool want_dln1 = dx || ln1;
-      const bool qkv = want_dln1 || trains(h + "attn.c_attn.weight") || trains(h + "attn.c_attn.bias");
+      const bool qkv = want_dln1 || any(h + "attn.c_attn.");  // base or adapter
       if (trains(h + "attn.c_proj.weight")) bwd += c_proj;
+      bwd += lora_backward(h + "attn.c_proj.", d, d, qkv);
       if (qkv) bwd += c_proj + 2 * attention;
       if (!qkv) continue;
       if (trains(h + "attn.c_attn.weight")) bwd += c_attn;
+      bwd += lora_backward(h + "attn.c_attn.", d, 3 * d, want_dln1);
       if (want_dln1) bwd += c_attn;
     }
   }

@@ -16,8 +16,10 @@ public:
   gelu() = default;
   gelu(const scope<B>&, config) {}
 
-  tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x) {
-    auto y = ctx.activations.template allocate<T>(x.shape);
+  /// `out`: where the output goes when the caller frees it early (nn/module.hpp); backward
+  /// needs only the input.
+  tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x, arena<B>* out = nullptr) {
+    auto y = allocate_output(ctx, out, x.shape);
     B::gelu_forward(y.data, x.data, x.size());
     x_ = x;
     return y;

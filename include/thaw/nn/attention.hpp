@@ -3,6 +3,9 @@
 // Radford et al. 2019): c_attn (width -> 3 width, q|k|v), per-head softmax(q k^T / sqrt(hd))
 // with a causal mask, then c_proj.
 //
+// c_attn and c_proj may carry a rank-r LoRA adapter (nn/lora.hpp; config.lora_rank, default 0:
+// none, and then the parameters are exactly GPT-2's).
+//
 // Heads are never copied out: Q, K and V of head h are strided views into c_attn's output
 // (row stride 3 width, head stride hd), so every product is one strided-batched GEMM over the
 // heads of a sequence.
@@ -10,7 +13,7 @@
 
 #include <cmath>
 
-#include "thaw/nn/linear.hpp"
+#include "thaw/nn/lora.hpp"
 
 namespace thaw::nn {
 
@@ -24,12 +27,14 @@ public:
     int heads = 1;
     int context = 0;
     bool bias = true;
+    int lora_rank = 0;        ///< LoRA rank on c_attn and c_proj (0: no adapter)
+    double lora_alpha = 8.0;  ///< LoRA scale alpha / rank
   };
 
   causal_self_attention(const scope<B>& s, config c)
       : cfg_(validated(s, c)),
-        c_attn_(s.child("c_attn"), {c.width, 3 * c.width, c.bias}),
-        c_proj_(s.child("c_proj"), {c.width, c.width, c.bias}) {}
+        c_attn_(s.child("c_attn"), {c.width, 3 * c.width, c.bias, c.lora_rank, c.lora_alpha}),
+        c_proj_(s.child("c_proj"), {c.width, c.width, c.bias, c.lora_rank, c.lora_alpha}) {}
 
   /// x: (batch, T, width) -> (batch, T, width)
   tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x) {
@@ -40,7 +45,11 @@ public:
     const int C = cfg_.width, H = cfg_.heads, hd = C / H, Tn = steps_;
     qkv_ = c_attn_.forward(ctx, x);  // (batch, T, 3C)
     probs_ = ctx.activations.template allocate<T>(std::size_t(batch_) * H * Tn * Tn);  // (b, h, T, T)
-    auto y = ctx.activations.template allocate<T>(x.shape);  // heads side by side: (batch, T, C)
+    // Heads side by side: (batch, T, C). Only c_proj reads them; transient (ctx.scratch) when
+    // c_proj's backward does not need its input.
+    arena<B>* transient = c_proj_.needs_input(ctx.params) ? nullptr : ctx.scratch;
+    const auto mark = transient ? transient->mark() : typename arena<B>::marker{};
+    auto y = allocate_output(ctx, transient, x.shape);
     const T scale = T(1) / std::sqrt(T(hd));
     for (int b = 0; b < batch_; ++b) {
       const T* q = qkv_.data + std::size_t(b) * Tn * 3 * C;
@@ -53,7 +62,9 @@ public:
       B::gemm_strided_batched(false, false, Tn, hd, Tn, T(1), p, Tn, std::int64_t(Tn) * Tn,
                               q + 2 * C, 3 * C, hd, T(0), y.data + std::size_t(b) * Tn * C, C, hd, H);
     }
-    return c_proj_.forward(ctx, y);
+    auto out = c_proj_.forward(ctx, y);
+    if (transient) transient->release(mark);
+    return out;
   }
 
   tensor_view<T> backward(context<B>& ctx, tensor_view<const T> dy, need n) {
@@ -95,6 +106,8 @@ public:
   [[nodiscard]] bool any_trainable(const param_store<B>& p) const {
     return c_attn_.any_trainable(p) || c_proj_.any_trainable(p);
   }
+  /// Whether backward reads the forward's input (c_attn's dW or LoRA dA).
+  [[nodiscard]] bool needs_input(const param_store<B>& p) const { return c_attn_.needs_input(p); }
 
 private:
   static config validated(const scope<B>& s, config c) {
@@ -105,7 +118,7 @@ private:
   }
 
   config cfg_;
-  linear<B> c_attn_, c_proj_;
+  lora_linear<B> c_attn_, c_proj_;
   int batch_ = 0, steps_ = 0;
   tensor_view<T> qkv_{};
   T* probs_ = nullptr;

@@ -10,6 +10,15 @@
 // width] (nn.Linear) — transpose it when importing an untied checkpoint.
 //
 // Depths: embeddings 0, block i is i + 1, ln_f and the head layers + 1.
+//
+// Optional LoRA (nn/lora.hpp, Hu et al. 2021): lora_rank > 0 adds h.{i}.attn.c_attn.lora_A /
+// lora_B and h.{i}.attn.c_proj.lora_A / lora_B (registered after each base Linear). The default
+// (0) leaves the names and the buffer layout exactly GPT-2's.
+//
+// Activation memory follows what trains (nn/module.hpp): the blocks below the lowest trainable
+// module run as a transient forward (nothing kept; backward never reaches them), and inside a
+// block the input of a frozen Linear (ln_1/ln_2 output, attention heads, GELU output) lives in
+// a scratch arena only until that Linear has run.
 #pragma once
 
 #include <cmath>
@@ -36,6 +45,8 @@ struct gpt_config {
   double eps = 1e-5;   ///< layer_norm_epsilon
   bool tied_head = true;
   bool bias = true;    ///< biases on every Linear and LayerNorm, as GPT-2
+  int lora_rank = 0;        ///< LoRA rank on attention c_attn and c_proj (0: none)
+  double lora_alpha = 8.0;  ///< LoRA scale alpha / lora_rank
 
   void validate() const {
     THAW_CHECK(vocab > 0 && context > 0 && layers > 0 && heads > 0 && width > 0 && mlp_ratio > 0,
@@ -44,6 +55,10 @@ struct gpt_config {
     THAW_CHECK(width % heads == 0, "GPT config: n_embd (width) ", width,
                " is not divisible by n_head (heads) ", heads);
     THAW_CHECK(eps > 0, "GPT config: layer_norm_epsilon must be positive, got ", eps);
+    THAW_CHECK(lora_rank >= 0 && lora_rank <= width, "GPT config: lora_rank must be in [0, width = ",
+               width, "], got ", lora_rank);
+    THAW_CHECK(lora_rank == 0 || (std::isfinite(lora_alpha) && lora_alpha > 0),
+               "GPT config: lora_alpha must be positive and finite, got ", lora_alpha);
   }
 };
 
@@ -56,14 +71,22 @@ public:
 
   transformer_block(const scope<B>& s, const gpt_config& c)
       : ln_1_(s.child("ln_1"), {c.width, c.eps, c.bias}),
-        attn_(s.child("attn"), {c.width, c.heads, c.context, c.bias}),
+        attn_(s.child("attn"), {c.width, c.heads, c.context, c.bias, c.lora_rank, c.lora_alpha}),
         ln_2_(s.child("ln_2"), {c.width, c.eps, c.bias}),
         mlp_(s.child("mlp"), {c.width, c.mlp_ratio * c.width, c.bias}) {}
 
   tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x) {
-    auto a = attn_.forward(ctx, ln_1_.forward(ctx, x));
+    // A norm's output feeds only the next Linear: transient when that Linear does not need
+    // its input for backward (the norm keeps its own input and statistics).
+    arena<B>* t1 = attn_.needs_input(ctx.params) ? nullptr : ctx.scratch;
+    auto m1 = t1 ? t1->mark() : typename arena<B>::marker{};
+    auto a = attn_.forward(ctx, ln_1_.forward(ctx, x, t1));
+    if (t1) t1->release(m1);
     B::add(a.data, a.data, x.data, x.size());  // h = x + attn(ln_1(x)), written over a
-    auto m = mlp_.forward(ctx, ln_2_.forward(ctx, a));
+    arena<B>* t2 = mlp_.needs_input(ctx.params) ? nullptr : ctx.scratch;
+    auto m2 = t2 ? t2->mark() : typename arena<B>::marker{};
+    auto m = mlp_.forward(ctx, ln_2_.forward(ctx, a, t2));
+    if (t2) t2->release(m2);
     B::add(m.data, m.data, a.data, a.size());  // out = h + mlp(ln_2(h))
     return m;
   }
@@ -145,13 +168,32 @@ public:
   }
 
   /// tokens: (batch, T) ids in backend memory, T <= context -> logits (batch, T, vocab).
-  tensor_view<T> forward(context<B>& ctx, tensor_view<const token_t> tokens) {
+  /// Uses ctx.scratch for transient activations when given, else an arena of the model's own.
+  tensor_view<T> forward(context<B>& ctx_in, tensor_view<const token_t> tokens) {
     THAW_CHECK(tokens.shape.rank() == 2 && tokens.shape[1] >= 1 && tokens.shape[1] <= cfg_.context,
                "GPT expects tokens of shape (batch, T) with 1 <= T <= ", cfg_.context, ", got ", tokens.shape);
+    THAW_CHECK(ctx_in.scratch != &ctx_in.activations,
+               "GPT forward: the scratch arena must not be the activation arena");
+    context<B> ctx{ctx_in.params, ctx_in.activations, ctx_in.scratch ? ctx_in.scratch : &scratch_};
+    if (!ctx_in.scratch) scratch_.reset();  // empty between modules; reset() consolidates its blocks
+    kept_from_ = keep_from(ctx.params);
     auto x = wte_.forward(ctx, tokens);
     wpe_.forward(ctx, x);
     tensor_view<T> h = x;
-    for (auto& b : blocks_) h = b.forward(ctx, h);
+    if (kept_from_ > 0) {
+      // Below the lowest trainable block nothing needs gradients: a transient (no-grad) forward,
+      // each block's activations released once its output is copied into a ping-pong buffer.
+      tensor_view<T> stream[2] = {x, ctx.activations.template allocate<T>(x.shape)};
+      for (int i = 0; i < kept_from_; ++i) {
+        const auto mark = ctx.activations.mark();
+        auto out = blocks_[i].forward(ctx, h);
+        tensor_view<T> next = stream[(i + 1) % 2];
+        B::copy(next.data, out.data, out.size());
+        ctx.activations.release(mark);
+        h = next;
+      }
+    }
+    for (int i = kept_from_; i < cfg_.layers; ++i) h = blocks_[i].forward(ctx, h);
     final_ = ln_f_->forward(ctx, h);
     if (head_) return head_->forward(ctx, final_);
     // Tied head: logits = x wte^T
@@ -172,6 +214,9 @@ public:
   void backward(context<B>& ctx, double loss_scale = 1.0) {
     auto dlogits = loss_.backward(ctx, loss_scale);
     const auto& p = ctx.params;
+    THAW_CHECK(keep_from(p) >= kept_from_, "GPT backward: block ", keep_from(p),
+               " trains now but was run without keeping activations (only blocks from ", kept_from_,
+               " on kept theirs); change trainable flags between steps, not between forward and backward");
     const bool embeddings_train = wte_.any_trainable(p) || wpe_.any_trainable(p);
     // lowest = index of the lowest block that trains (layers if none).
     int lowest = cfg_.layers;
@@ -217,12 +262,25 @@ public:
     wte_.backward(ctx, dh);
   }
 
+  /// Peak bytes of the model's own scratch arena (transient activations; used when the
+  /// context brings none). The activation memory of a step is ctx.activations.peak_bytes()
+  /// plus this.
+  [[nodiscard]] std::size_t scratch_peak_bytes() const noexcept { return scratch_.peak_bytes(); }
+
   [[nodiscard]] param_store<B>& params() noexcept { return params_; }
   [[nodiscard]] const param_store<B>& params() const noexcept { return params_; }
   [[nodiscard]] const gpt_config& config() const noexcept { return cfg_; }
 
 private:
   scope<B> root() { return {&params_, "", 0}; }
+  /// The first block whose activations backward will read: 0 when the embeddings train, else
+  /// the lowest block with anything trainable (layers when none has).
+  int keep_from(const param_store<B>& p) const {
+    if (wte_.any_trainable(p) || wpe_.any_trainable(p)) return 0;
+    for (int i = 0; i < cfg_.layers; ++i)
+      if (blocks_[i].any_trainable(p)) return i;
+    return cfg_.layers;
+  }
 
   gpt_config cfg_;
   param_store<B> params_;  // declared before the modules: they register into it
@@ -233,6 +291,8 @@ private:
   std::optional<linear<B>> head_;
   cross_entropy<B> loss_;
   tensor_view<T> final_{};
+  arena<B> scratch_;   // transient activations when the context brings no scratch arena
+  int kept_from_ = 0;  // blocks below this ran without keeping activations (last forward)
 };
 
 }  // namespace thaw::nn

@@ -32,7 +32,8 @@ public:
     B::gemm(false, false, rows, cfg_.out, cfg_.in, T(1), x.data, cfg_.in, ctx.params.value(weight_),
             cfg_.out, T(0), y.data, cfg_.out);
     if (cfg_.bias) B::add_bias(y.data, ctx.params.value(bias_), rows, cfg_.out);
-    x_ = x;
+    // The input is needed only for dW; a frozen weight's caller may free it (nn/module.hpp).
+    x_ = needs_input(ctx.params) ? x : tensor_view<const T>{};
     return y;
   }
 
@@ -40,9 +41,13 @@ public:
   tensor_view<T> backward(context<B>& ctx, tensor_view<const T> dy, need n) {
     const int rows = static_cast<int>(dy.shape.rows());
     // dW += x^T dy, skipped entirely for a frozen weight.
-    if (ctx.params.trainable(weight_))
+    if (ctx.params.trainable(weight_)) {
+      THAW_CHECK(x_.data != nullptr, "linear: the weight '", ctx.params.ref(weight_).name,
+                 "' was frozen at forward (its input was not kept) but trains at backward; "
+                 "change trainable flags between steps, not between forward and backward");
       B::gemm(true, false, cfg_.in, cfg_.out, rows, T(1), x_.data, cfg_.in, dy.data, cfg_.out,
               T(1), ctx.params.grad(weight_), cfg_.out);
+    }
     if (cfg_.bias && ctx.params.trainable(bias_))
       B::sum_rows(ctx.params.grad(bias_), dy.data, rows, cfg_.out);
     if (!n.dx) return {};
@@ -60,13 +65,15 @@ public:
   [[nodiscard]] bool any_trainable(const param_store<B>& p) const {
     return p.trainable(weight_) || (cfg_.bias && p.trainable(bias_));
   }
+  /// Whether backward reads this forward's input: only for dW (dx = dy W^T needs only W).
+  [[nodiscard]] bool needs_input(const param_store<B>& p) const { return p.trainable(weight_); }
   [[nodiscard]] param_id weight() const noexcept { return weight_; }
   [[nodiscard]] const config& cfg() const noexcept { return cfg_; }
 
 private:
   config cfg_;
   param_id weight_{}, bias_{};
-  tensor_view<const T> x_{};  // saved input (for dW)
+  tensor_view<const T> x_{};  // saved input (for dW), empty when the weight is frozen
 };
 
 }  // namespace thaw::nn

@@ -24,8 +24,13 @@ public:
 
   tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x) {
     auto h = c_fc_.forward(ctx, x);
-    auto a = act_.forward(ctx, h);
-    return c_proj_.forward(ctx, a);
+    // The GELU output feeds only c_proj: transient when c_proj's weight is frozen.
+    arena<B>* transient = c_proj_.needs_input(ctx.params) ? nullptr : ctx.scratch;
+    const auto mark = transient ? transient->mark() : typename arena<B>::marker{};
+    auto a = act_.forward(ctx, h, transient);
+    auto y = c_proj_.forward(ctx, a);
+    if (transient) transient->release(mark);
+    return y;
   }
   tensor_view<T> backward(context<B>& ctx, tensor_view<const T> dy, need n) {
     const bool below = n.dx || c_fc_.any_trainable(ctx.params);
@@ -44,6 +49,8 @@ public:
   [[nodiscard]] bool any_trainable(const param_store<B>& p) const {
     return c_fc_.any_trainable(p) || c_proj_.any_trainable(p);
   }
+  /// Whether backward reads the forward's input (c_fc's dW).
+  [[nodiscard]] bool needs_input(const param_store<B>& p) const { return c_fc_.needs_input(p); }
 
 private:
   linear<B> c_fc_;

@@ -10,6 +10,14 @@
 //   2. no dx when nobody below wants it (backward stops below the lowest trainable module),
 // and they are applied inside each module, so a model with its bottom half frozen costs about a
 // forward and half a backward.
+//
+// Activation memory follows the same rules: an activation is kept only when a backward that will
+// run needs it. A Linear whose weight is frozen needs no input for backward (dx = dy W^T needs
+// only W), so its parent writes that input (a LayerNorm or GELU output) into ctx.scratch, an
+// arena for outputs consumed at once, and releases it as soon as the Linear has run; a model
+// runs the modules below its lowest trainable one as a transient (no-grad) forward whose
+// activations are released block by block. Modules report what they need with
+// needs_input(params).
 #pragma once
 
 #include <string>
@@ -26,8 +34,19 @@ namespace thaw::nn {
 template <class B>
 struct context {
   param_store<B>& params;
-  arena<B>& activations;
+  arena<B>& activations;  ///< what backward needs, kept until the step's reset()
+  /// Transient outputs that no backward reads (the input of a frozen Linear), released by the
+  /// parent right after their consumer ran. Null: everything goes to `activations` (nn::gpt
+  /// then uses an arena of its own). Must not be `activations` itself.
+  arena<B>* scratch = nullptr;
 };
+
+/// Storage for a module's output: from `out` when the caller says it is transient, else from
+/// the activation arena.
+template <class B, class T = typename B::scalar>
+tensor_view<T> allocate_output(context<B>& ctx, arena<B>* out, const thaw::shape& s) {
+  return out ? out->template allocate<T>(s) : ctx.activations.template allocate<T>(s);
+}
 
 /// What the caller of backward wants back.
 struct need {

@@ -23,10 +23,12 @@ public:
     if (c.bias) bias_ = s.add("bias", {c.width}, param_kind::norm, "layer_norm");
   }
 
-  tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x) {
+  /// `out`: where the output goes when the caller will free it early (nn/module.hpp); the
+  /// statistics backward needs stay in ctx.activations.
+  tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x, arena<B>* out = nullptr) {
     check_width("layer_norm", x.shape, cfg_.width);
     const int rows = static_cast<int>(x.shape.rows());
-    auto y = ctx.activations.template allocate<T>(x.shape);
+    auto y = allocate_output(ctx, out, x.shape);
     mean_ = ctx.activations.template allocate<T>(rows);
     rstd_ = ctx.activations.template allocate<T>(rows);
     B::layernorm_forward(y.data, mean_, rstd_, x.data, ctx.params.value(weight_),
@@ -78,10 +80,10 @@ public:
     weight_ = s.add("weight", {c.width}, param_kind::norm, "rms_norm");
   }
 
-  tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x) {
+  tensor_view<T> forward(context<B>& ctx, tensor_view<const T> x, arena<B>* out = nullptr) {
     check_width("rms_norm", x.shape, cfg_.width);
     const int rows = static_cast<int>(x.shape.rows());
-    auto y = ctx.activations.template allocate<T>(x.shape);
+    auto y = allocate_output(ctx, out, x.shape);
     rstd_ = ctx.activations.template allocate<T>(rows);
     B::rmsnorm_forward(y.data, rstd_, x.data, ctx.params.value(weight_), rows, cfg_.width, T(cfg_.eps));
     x_ = x;
