@@ -14,7 +14,7 @@ using thaw::test::rd;
 using thaw::test::rf;
 
 namespace {
-std::filesystem::path temp_path(const std::string& name) {
+std::filesystem::path seeded_temp_path(const std::string& name) {
   return std::filesystem::temp_directory_path() / ("thaw_freeze_" + std::to_string(::getpid()) + "_" + name);
 }
 }  // namespace
@@ -36,8 +36,8 @@ TEMPLATE_TEST_CASE("a FreezeNet model restores bit-exactly from seed + mask + tr
   }
   const auto trained = test::values_of(s);
 
-  const auto seeded = temp_path("model.seeded");
-  const auto full = temp_path("model.safetensors");
+  const auto seeded = seeded_temp_path("model.seeded");
+  const auto full = seeded_temp_path("model.safetensors");
   const auto seeded_bytes = freeze::save_seeded(s, policy.mask(), seed, seeded);
   io::save_parameters(s, full);
   const double ratio = double(seeded_bytes) / double(std::filesystem::file_size(full));

@@ -16,7 +16,7 @@
 
 using namespace thaw;
 using thaw::test::dref;
-constexpr double kTol = 1e-6;
+constexpr double kLoraTol = 1e-6;
 
 TEST_CASE("lora_linear backward equals finite differences", "[nn][lora][gradcheck]") {
   for (bool bias : {true, false}) {
@@ -31,8 +31,8 @@ TEST_CASE("lora_linear backward equals finite differences", "[nn][lora][gradchec
             store, x, {2, 3, 5}, [&](auto& ctx, auto in) { return m.forward(ctx, in); },
             [&](auto& ctx, auto dy) { return m.backward(ctx, dy, {.dx = true}); });
         INFO("input error " << r.input_error << ", parameter error " << r.param_error);
-        REQUIRE(r.input_error < kTol);
-        REQUIRE(r.param_error < kTol);
+        REQUIRE(r.input_error < kLoraTol);
+        REQUIRE(r.param_error < kLoraTol);
       }
     }
   }
@@ -51,8 +51,8 @@ TEST_CASE("attention and a whole GPT with LoRA adapters backward equal finite di
         store, x, {2, 4, 6}, [&](auto& ctx, auto in) { return m.forward(ctx, in); },
         [&](auto& ctx, auto dy) { return m.backward(ctx, dy, {.dx = true}); });
     INFO("attention: input error " << r.input_error << ", parameter error " << r.param_error);
-    REQUIRE(r.input_error < kTol);
-    REQUIRE(r.param_error < kTol);
+    REQUIRE(r.input_error < kLoraTol);
+    REQUIRE(r.param_error < kLoraTol);
   }
   nn::gpt<dref> model({.vocab = 7, .context = 5, .layers = 2, .heads = 2, .width = 4, .lora_rank = 2}, 1);
   auto& store = model.params();
@@ -88,7 +88,7 @@ TEST_CASE("attention and a whole GPT with LoRA adapters backward equal finite di
   }
   INFO("GPT, adapters only: worst relative error " << worst);
   REQUIRE(checked == 2u * (4 * 2 + 2 * 12 + 4 * 2 + 2 * 4));  // 2 blocks x (c_attn A, B + c_proj A, B)
-  REQUIRE(worst < kTol);
+  REQUIRE(worst < kLoraTol);
 }
 
 namespace {
