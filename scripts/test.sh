@@ -10,10 +10,10 @@ mkdir -p "$root/build-test" "$root/build-asan"
 jobs=${THAW_JOBS:-$(nproc)}
 
 echo "== sanitizer build (ASan + UBSan) =="
-# -O1 -g1 (line tables, no variable info): ASan's usual setting, and half the compile time
-# of -O2 -g for these template-heavy tests.
+# -O0 -g1 (line tables, no variable info): measured on this machine, the sanitizer tests build in
+# 4.5 min and run in 2 min at -O0, against 13 min and 1 min at -O1 -g1 (and twice that at -O2 -g).
 "$root/scripts/build.sh" "$root/build-asan" -DTHAW_SANITIZE=ON -DCMAKE_BUILD_TYPE=Sanitize \
-  -DCMAKE_CXX_FLAGS_SANITIZE="-O1 -g1" \
+  -DCMAKE_CXX_FLAGS_SANITIZE="-O0 -g1" \
   -DTHAW_BUILD_BENCHMARKS=OFF -DTHAW_BUILD_EXAMPLES=OFF -DTHAW_ENABLE_CUDA=OFF
 (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest -j "$jobs" -L unit -LE compile_fail --output-on-failure)
