@@ -10,36 +10,14 @@
 #include <string>
 #include <string_view>
 
+#include "support/temp_dir.hpp"
 #include "thaw/core/error.hpp"
 #include "thaw/data/corpus.hpp"
 
 namespace thaw::data {
 
-struct test_dir {
-  std::filesystem::path path;
-  explicit test_dir(std::string_view name) {
-    static std::atomic<int> counter{0};
-    path = std::filesystem::temp_directory_path() /
-           ("thaw_data_test_" + std::string(name) + "_" + std::to_string(::getpid()) + "_" +
-            std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  test_dir(const test_dir&) = delete;
-  test_dir& operator=(const test_dir&) = delete;
-  ~test_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  /// Writes a file under the directory and returns its path.
-  std::filesystem::path write(std::string_view name, std::string_view bytes) const {
-    const auto p = path / name;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return p;
-  }
-};
+/// The shared test directory helper (tests/support/temp_dir.hpp), under the data tests' name.
+using test_dir = thaw::test::temp_dir;
 
 /// The message of the thaw::error that f() throws, or "no error".
 template <class F>

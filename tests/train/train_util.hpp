@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/temp_dir.hpp"
 #include "thaw/backend/cpu.hpp"
 #include "thaw/backend/reference.hpp"
 #include "thaw/core/philox.hpp"
@@ -27,31 +28,6 @@
 #include "thaw/train/trainer.hpp"
 
 namespace thaw::test {
-
-/// A fresh directory under the system temporary directory, removed at scope exit.
-struct temp_dir {
-  std::filesystem::path path;
-  explicit temp_dir(std::string_view name) {
-    static std::atomic<int> counter{0};
-    path = std::filesystem::temp_directory_path() /
-           ("thaw_train_test_" + std::string(name) + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  temp_dir(const temp_dir&) = delete;
-  temp_dir& operator=(const temp_dir&) = delete;
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::filesystem::path write(std::string_view name, std::string_view bytes) const {
-    const auto p = path / name;
-    std::filesystem::create_directories(p.parent_path());
-    std::ofstream out(p, std::ios::binary);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    return p;
-  }
-};
 
 /// The message of the thaw::error f() throws, or "no error".
 template <class F>
