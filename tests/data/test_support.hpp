@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "support/error_of.hpp"
 #include "support/temp_dir.hpp"
 #include "thaw/core/error.hpp"
 #include "thaw/data/corpus.hpp"
@@ -19,16 +20,7 @@ namespace thaw::data {
 /// The shared test directory helper (tests/support/temp_dir.hpp), under the data tests' name.
 using test_dir = thaw::test::temp_dir;
 
-/// The message of the thaw::error that f() throws, or "no error".
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const thaw::error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+using thaw::test::error_of;  // tests/support/error_of.hpp
 
 /// A small synthetic corpus: n documents of varied length and vocabulary, 3 domains.
 inline corpus small_corpus(int n = 60) {

@@ -1,5 +1,5 @@
 // A fresh directory under the system temporary directory for one test, removed at scope exit,
-// with a helper that writes a file into it. Shared by the data, io and trainer tests.
+// with a helper that writes a file into it. Shared by the data and trainer tests.
 #pragma once
 
 #include <unistd.h>

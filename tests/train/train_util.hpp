@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "support/error_of.hpp"
 #include "support/temp_dir.hpp"
 #include "thaw/backend/cpu.hpp"
 #include "thaw/backend/reference.hpp"
@@ -28,17 +29,6 @@
 #include "thaw/train/trainer.hpp"
 
 namespace thaw::test {
-
-/// The message of the thaw::error f() throws, or "no error".
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const thaw::error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 /// A learnable synthetic corpus: `docs` documents of words drawn from a small vocabulary with
 /// a fixed order bias (English-like when code == false, Python-like lines when true).
