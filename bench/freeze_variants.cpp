@@ -8,10 +8,12 @@
 //   d  all base weights frozen, rank-8 LoRA (alpha 8) on attention c_attn and c_proj trains
 //   e  99% of elements frozen by FreezeNet saliency (one forward + backward at initialisation)
 //
-// Usage: bench_freeze_variants --variant a [--steps 3] [--warmup 1]
-// Prints one JSON object: per-step wall ms, the process's peak RSS (VmHWM), the activation
-// arenas' peak, trainable elements, optimizer state bytes, and the FLOP model's count for the
-// variant and for (a) (freeze/flops.hpp). bench/freeze_variants.sh runs every variant next to
+// Usage: bench_freeze_variants --variant a [--steps 3] [--warmup 1] [--paired]
+// Prints one JSON object: per-step wall ms (and its forward / backward / optimizer phases), the
+// process's peak RSS (VmHWM), the activation arenas' peak, trainable elements, optimizer state
+// bytes, and the FLOP model's count for the variant and for (a) (freeze/flops.hpp). With
+// --paired, (a) and the variant are built in one process and stepped in turns; it prints both
+// step times only (the time ratio free of the shared machine's drift). bench/freeze_variants.sh runs every variant next to
 // PyTorch (bench/freeze_variants_torch.py) and writes bench/results/freeze_variants.json.
 #include <thaw/thaw.hpp>
 #include <thaw/freeze/flops.hpp>
@@ -24,6 +26,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -52,8 +55,91 @@ double peak_rss_mib() {
 }
 
 int usage(const char* why) {
-  std::fprintf(stderr, "bench_freeze_variants: %s\nusage: bench_freeze_variants --variant a|b|c|d|e [--steps N] [--warmup N]\n", why);
+  std::fprintf(stderr,
+               "bench_freeze_variants: %s\nusage: bench_freeze_variants --variant a|b|c|d|e [--steps N] [--warmup N] "
+               "[--paired]\n",
+               why);
   return 2;
+}
+
+// A whole non-negative number, or -1 when `text` is anything else.
+int parse_count(const char* text) {
+  char* end = nullptr;
+  const long value = std::strtol(text, &end, 10);
+  return end != text && *end == '\0' && value >= 0 && value <= 1000000 ? int(value) : -1;
+}
+
+using clock = std::chrono::steady_clock;
+double millis(clock::time_point a, clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// One variant's model, freeze state and optimizer, stepped on the given batch.
+struct variant_run {
+  nn::gpt_config cfg = reference_config();
+  std::unique_ptr<nn::gpt<B>> model;
+  arena<B> activations;
+  std::unique_ptr<nn::context<B>> ctx;
+  std::unique_ptr<optim::adamw<B>> opt;
+  tensor_view<const token_t> tokens, targets;
+  double loss = 0;
+  clock::time_point forward_end;  // where forward + loss ends inside forward_backward
+  std::vector<double> ms, forward_ms, backward_ms, optimizer_ms;
+
+  variant_run(char variant, tensor_view<const token_t> tokens_, tensor_view<const token_t> targets_)
+      : tokens(tokens_), targets(targets_) {
+    if (variant == 'c') cfg.tied_head = false;
+    if (variant == 'd') cfg.lora_rank = 8;  // lora_alpha 8: scale 1
+    model = std::make_unique<nn::gpt<B>>(cfg, 1);
+    auto& store = model->params();
+    ctx = std::make_unique<nn::context<B>>(nn::context<B>{store, activations});
+    const optim::adamw_cfg opt_cfg{.lr = 3e-4, .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95};
+    if (variant == 'a') {
+      opt = std::make_unique<optim::adamw<B>>(store, opt_cfg);
+    } else if (variant == 'b') {
+      opt = std::make_unique<optim::adamw<B>>(
+          store, group_mask::frozen(store, select::parse("wte.* | wpe.* | blocks[0:3)")), opt_cfg);
+    } else if (variant == 'c') {
+      opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("ln_f.* | lm_head.*")),
+                                              opt_cfg);
+    } else if (variant == 'd') {
+      opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("module(lora)")), opt_cfg);
+    } else {
+      auto policy = freeze::freezenet<B>::by_saliency(store, 0.01, [&] { forward_backward(); });
+      opt = std::make_unique<optim::adamw<B>>(store, policy.mask(), opt_cfg);
+    }
+  }
+
+  void forward_backward() {
+    activations.reset();
+    model->params().zero_grads();
+    auto logits = model->forward(*ctx, tokens);
+    loss = model->loss(*ctx, logits, targets);
+    forward_end = clock::now();
+    model->backward(*ctx);
+  }
+
+  // One training step; its wall time and its three phases (zero_grads + forward + loss,
+  // backward, optimizer step) are recorded when `timed` (the cpu backend is synchronous, so
+  // host clocks time the work itself).
+  void step(bool timed) {
+    const auto t0 = clock::now();
+    forward_backward();
+    const auto t1 = clock::now();
+    opt->step();
+    const auto t2 = clock::now();
+    if (!timed) return;
+    ms.push_back(millis(t0, t2));
+    forward_ms.push_back(millis(t0, forward_end));
+    backward_ms.push_back(millis(forward_end, t1));
+    optimizer_ms.push_back(millis(t1, t2));
+  }
+};
+
+void print_list(const char* key, const std::vector<double>& xs) {
+  std::printf("\"%s\": [", key);
+  for (std::size_t i = 0; i < xs.size(); ++i) std::printf("%s%.3f", i ? ", " : "", xs[i]);
+  std::printf("], ");
 }
 
 }  // namespace
@@ -61,81 +147,68 @@ int usage(const char* why) {
 int main(int argc, char** argv) {
   std::string variant;
   int steps = 3, warmup = 1;
+  bool paired = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--paired") {
+      paired = true;
+      continue;
+    }
     if (i + 1 >= argc) return usage(("missing value after " + a).c_str());
     if (a == "--variant") variant = argv[++i];
-    else if (a == "--steps") steps = std::stoi(argv[++i]);
-    else if (a == "--warmup") warmup = std::stoi(argv[++i]);
+    else if (a == "--steps") steps = parse_count(argv[++i]);
+    else if (a == "--warmup") warmup = parse_count(argv[++i]);
     else return usage(("unknown argument " + a).c_str());
   }
   if (variant.size() != 1 || variant[0] < 'a' || variant[0] > 'e') return usage("--variant must be one of a, b, c, d, e");
-  if (steps < 1 || warmup < 0) return usage("--steps must be >= 1 and --warmup >= 0");
+  if (steps < 1 || warmup < 0) return usage("--steps must be a whole number >= 1 and --warmup one >= 0");
   const double start_rss = peak_rss_mib();
 
   try {
-    nn::gpt_config cfg = reference_config();
-    if (variant == "c") cfg.tied_head = false;
-    if (variant == "d") cfg.lora_rank = 8;  // lora_alpha 8: scale 1
-    nn::gpt<B> model(cfg, 1);
-    auto& store = model.params();
-
-    std::vector<token_t> tokens(kBatch * cfg.context), targets(tokens.size());
+    const nn::gpt_config ref = reference_config();
+    std::vector<token_t> tokens(kBatch * ref.context), targets(tokens.size());
     for (std::size_t i = 0; i < tokens.size(); ++i) {
       tokens[i] = token_t(philox::bits_at({7, 0}, i) % 256);
       targets[i] = token_t(philox::bits_at({7, 1}, i) % 256);
     }
-    auto dtokens = tensor<B, token_t>::from_host({kBatch, cfg.context}, tokens);
-    auto dtargets = tensor<B, token_t>::from_host({kBatch, cfg.context}, targets);
-    arena<B> activations;
-    nn::context<B> ctx{store, activations};
-    double loss = 0;
-    auto forward_backward = [&] {
-      activations.reset();
-      store.zero_grads();
-      auto logits = model.forward(ctx, dtokens.view());
-      loss = model.loss(ctx, logits, dtargets.view());
-      model.backward(ctx);
-    };
+    auto dtokens = tensor<B, token_t>::from_host({kBatch, ref.context}, tokens);
+    auto dtargets = tensor<B, token_t>::from_host({kBatch, ref.context}, targets);
+    const auto tok = tensor_view<const token_t>(dtokens.view()), tgt = tensor_view<const token_t>(dtargets.view());
 
-    const optim::adamw_cfg opt_cfg{.lr = 3e-4, .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95};
-    std::unique_ptr<optim::adamw<B>> opt;
-    if (variant == "a") {
-      opt = std::make_unique<optim::adamw<B>>(store, opt_cfg);
-    } else if (variant == "b") {
-      opt = std::make_unique<optim::adamw<B>>(
-          store, group_mask::frozen(store, select::parse("wte.* | wpe.* | blocks[0:3)")), opt_cfg);
-    } else if (variant == "c") {
-      opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("ln_f.* | lm_head.*")),
-                                              opt_cfg);
-    } else if (variant == "d") {
-      opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("module(lora)")), opt_cfg);
-    } else {
-      auto policy = freeze::freezenet<B>::by_saliency(store, 0.01, forward_backward);
-      opt = std::make_unique<optim::adamw<B>>(store, policy.mask(), opt_cfg);
+    if (paired) {
+      // Time ratio against (a) without the machine's drift: (a) and the variant live in one
+      // process and take turns step by step, so both see the same load. (Peak memory then
+      // counts both models: the unpaired runs measure memory.)
+      variant_run full('a', tok, tgt), run(variant[0], tok, tgt);
+      for (int i = 0; i < warmup + steps; ++i) {
+        full.step(i >= warmup);
+        run.step(i >= warmup);
+      }
+      std::printf("{\"variant\": \"%s\", \"paired\": true, ", variant.c_str());
+      print_list("ms", run.ms);
+      print_list("ms_a", full.ms);
+      std::printf("\"threads\": %d}\n", omp_get_max_threads());
+      return 0;
     }
 
-    std::vector<double> ms;
-    for (int i = 0; i < warmup + steps; ++i) {
-      const auto t0 = std::chrono::steady_clock::now();
-      forward_backward();
-      opt->step();
-      const auto t1 = std::chrono::steady_clock::now();
-      if (i >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-    }
+    variant_run run(variant[0], tok, tgt);
+    for (int i = 0; i < warmup + steps; ++i) run.step(i >= warmup);
 
-    const auto flops = freeze::gpt_step_flops(cfg, store, kBatch, cfg.context);
-    const nn::gpt_config full_cfg = reference_config();
-    const auto full_flops = nn::gpt_training_flops(full_cfg, kBatch, full_cfg.context);
-    std::printf("{\"variant\": \"%s\", \"ms\": [", variant.c_str());
-    for (std::size_t i = 0; i < ms.size(); ++i) std::printf("%s%.3f", i ? ", " : "", ms[i]);
-    std::printf("], \"peak_rss_mib\": %.1f, \"start_rss_mib\": %.1f, \"activation_mib\": %.2f, "
+    auto& store = run.model->params();
+    const auto flops = freeze::gpt_step_flops(run.cfg, store, kBatch, run.cfg.context);
+    const auto full_flops = nn::gpt_training_flops(ref, kBatch, ref.context);
+    std::printf("{\"variant\": \"%s\", ", variant.c_str());
+    print_list("ms", run.ms);
+    print_list("forward_ms", run.forward_ms);
+    print_list("backward_ms", run.backward_ms);
+    print_list("optimizer_ms", run.optimizer_ms);
+    std::printf("\"forward_flops\": %.6e, \"peak_rss_mib\": %.1f, \"start_rss_mib\": %.1f, \"activation_mib\": %.2f, "
                 "\"param_mib\": %.2f, \"trainable\": %zu, \"optimizer_state_bytes\": %zu, "
                 "\"flops\": %.6e, \"flops_a\": %.6e, \"loss\": %.6f, \"threads\": %d}\n",
-                peak_rss_mib(), start_rss,
-                double(activations.peak_bytes() + model.scratch_peak_bytes()) / (1 << 20),
-                double(store.numel() * sizeof(float)) / (1 << 20), opt->trainable_count(), opt->state_bytes(),
-                flops.total(), full_flops.total(), loss, omp_get_max_threads());
+                flops.forward, peak_rss_mib(), start_rss,
+                double(run.activations.peak_bytes() + run.model->scratch_peak_bytes()) / (1 << 20),
+                double(store.numel() * sizeof(float)) / (1 << 20), run.opt->trainable_count(), run.opt->state_bytes(),
+                flops.total(), full_flops.total(), run.loss, omp_get_max_threads());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_freeze_variants: %s\n", e.what());
     return 1;

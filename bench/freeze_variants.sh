@@ -8,7 +8,8 @@
 #
 # Writes bench/results/freeze_variants.json (a list of objects: variant, thaw_ms, torch_ms,
 # flop_ratio, thaw_ratio, thaw_peak_mib, torch_peak_mib, trainable, optimizer_state_bytes;
-# medians over the rounds, each thaw_ratio taken within its round) and
+# medians over the rounds; thaw_ratio from a paired process per variant and round, in which (a)
+# and the variant take turns step by step, so that the machine's drift cancels) and
 # bench/results/freeze_variants.md (the table, with min-max), and replaces the table between
 # the freeze_variants markers in docs/benchmarks.md when they are there.
 #
@@ -48,6 +49,11 @@ for r in $(seq "$rounds"); do
   for v in $order; do
     run env OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads \
       "$bench" --variant "$v" --steps "$steps" --warmup 1 > "$out/thaw_${v}_$r.json"
+    if [ "$v" != a ]; then
+      # (a) and the variant in one process, stepped in turns: the time ratio without drift.
+      run env OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads \
+        "$bench" --variant "$v" --steps $((2 * steps)) --warmup 1 --paired > "$out/pair_${v}_$r.json"
+    fi
     if [ "$v" != e ]; then
       run env OMP_NUM_THREADS=$threads OPENBLAS_NUM_THREADS=$threads OMP_WAIT_POLICY=PASSIVE \
         /usr/bin/python3 "$root/bench/freeze_variants_torch.py" --variant "$v" --threads $threads \
@@ -69,7 +75,16 @@ for v in "abcde":
     t = [load("thaw", v, r) for r in range(1, rounds + 1)]
     p = [load("torch", v, r) for r in range(1, rounds + 1)] if v != "e" else None
     t_ms = [med(x["ms"]) for x in t]
-    ratios = [t_ms[i] / thaw_a[i] for i in range(rounds)]
+    # thaw_ratio: from the paired processes ((a) and the variant stepped in turns in one
+    # process), which the machine's drift between processes does not reach; the ratio of the
+    # separate processes' times (same round) is kept alongside.
+    if v == "a":
+        ratios = [1.0] * rounds
+    else:
+        pairs = [load("pair", v, r) for r in range(1, rounds + 1)]
+        # Per round: the median over the step pairs of variant step / (a) step.
+        ratios = [med([m / m_a for m, m_a in zip(x["ms"], x["ms_a"])]) for x in pairs]
+    separate = [t_ms[i] / thaw_a[i] for i in range(rounds)]
     p_ms = [med(x["ms"]) for x in p] if p else None
     row = {
         "variant": v,
@@ -86,7 +101,8 @@ for v in "abcde":
     rng = lambda xs: f"{med(xs):.0f} ({min(xs):.0f}–{max(xs):.0f})"
     vs_torch = f"{med([p_ms[i] / t_ms[i] for i in range(rounds)]):.2f}" if p else "—"
     md.append(f"| ({v}) | {rng(t_ms)} | {rng(p_ms) if p else '—'} | {vs_torch} | {row['flop_ratio']:.3f} | "
-              f"{row['thaw_ratio']:.3f} ({min(ratios):.3f}–{max(ratios):.3f}) | {row['thaw_peak_mib']:.0f} | "
+              f"{row['thaw_ratio']:.3f} ({min(ratios):.3f}–{max(ratios):.3f}) | {(row['thaw_ratio'] / row['flop_ratio'] - 1) * 100:+.1f}% | "
+              f"{med(separate):.3f} | {row['thaw_peak_mib']:.0f} | "
               f"{row['torch_peak_mib'] if p else '—'} | {med([x['activation_mib'] for x in t]):.0f} | "
               f"{row['trainable']:,} | {row['optimizer_state_bytes'] / 2**20:.2f} MiB |")
 json.dump(rows, open(f"{root}/bench/results/freeze_variants.json", "w"), indent=1)
@@ -103,13 +119,15 @@ head = [
     f"{rounds} rounds x (1 warm-up + steps) per process, 2 threads, PyTorch {torch_v} with "
     f"OMP_WAIT_POLICY=PASSIVE, OPENBLAS_CORETYPE={coretype}, priority boost: {boost}. Step = forward + backward + AdamW. "
     "Times: median (min–max) over the rounds of each process's median step; torch / thaw is the "
-    "median of the per-round ratios (> 1: thaw faster). Peak = the process's peak RSS (VmHWM, "
+    "median of the per-round ratios (> 1: thaw faster). thaw ratio, paired: the variant's step "
+    "time over (a)'s with both stepped in turns in one process (2 x steps pairs; median over a round's "
+    "pairs, then median (min–max) over the rounds; what the FLOP model predicts); separate processes: the same ratio from the per-variant processes. Peak = the process's peak RSS (VmHWM, "
     f"ru_maxrss); PyTorch's process holds ~{imp:.0f} MiB after `import torch` alone. thaw "
     "activations = peak of the activation + scratch arenas.",
     "",
-    "| variant | thaw ms | PyTorch ms | torch / thaw | FLOP ratio | thaw ratio (min–max) | thaw peak MiB | "
-    "PyTorch peak MiB | thaw activations MiB | trainable | optimizer state |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| variant | thaw ms | PyTorch ms | torch / thaw | FLOP ratio | thaw ratio, paired (min–max) | vs FLOP model | "
+    "thaw ratio, separate processes | thaw peak MiB | PyTorch peak MiB | thaw activations MiB | trainable | optimizer state |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 ]
 table = "\n".join(head + md) + "\n"
 open(f"{root}/bench/results/freeze_variants.md", "w").write(table)
