@@ -6,13 +6,23 @@
 # Through the device tool, from the repository root here:
 #   run(command="bash tests/gpu/run.sh $OUT", carry=["build-gpu"], timeout_s=420)
 #
-# Steps (each under its own time limit, about 5 minutes in all): the GPU and driver
-# (nvidia-smi), the CUDA tests (thaw_cuda_tests, which must not skip here), the CUDA benchmarks
-# (bench_cuda_*), the same GEMMs and ops timed in PyTorch (tests/gpu/torch_compare.py, the
-# machine's own python3), then a short table. Writes into OUTDIR (at most 8 files, as the
-# device tool returns): run.log (everything), bench_cuda_*.json, torch_compare.json and
-# gpu-validation-entry.md, the markdown to append to docs/gpu-validation.md.
-# THAW_GPU_SANITIZE=1 adds a run of the tests under compute-sanitizer (memcheck), up to 4 minutes.
+# Steps, each under its own time limit and all within one budget (285 s; THAW_GPU_BUDGET_S):
+#  1. the GPU and driver (nvidia-smi), cuBLAS;
+#  2. the CUDA tests (thaw_cuda_tests, which must not skip here);
+#  3. the GPT training step (forward + backward + AdamW) in thaw (bench_cuda_gpt_step) and in
+#     PyTorch (tests/gpu/torch_gpt_step.py: eager, fused attention, autocast bf16): the
+#     reference config under fp32 / tf32 / bf16, and GPT-2 small in bf16 under the freeze
+#     variants a-e (a: full training, the headline thaw-vs-PyTorch number);
+#  4. the op benchmarks (bench_cuda_gemm, bench_cuda_ops) and the same GEMMs and ops timed in
+#     PyTorch (tests/gpu/torch_compare.py);
+#  5. the summary: tables of ops and of GPT steps (tokens/s both sides, ratio, MFU), last.
+# A step that fails, times out or finds the budget spent is recorded and the run goes on; any
+# of them makes the exit status 1. Writes into OUTDIR (at most 8 files, as the device tool
+# returns): run.log (everything), bench_cuda_gemm.json, bench_cuda_ops.json,
+# torch_compare.json, gpt_thaw.jsonl, gpt_torch.jsonl and gpu-validation-entry.md, the
+# markdown to append to docs/gpu-validation.md.
+# THAW_GPU_SANITIZE=1 adds a run of the tests under compute-sanitizer (memcheck), up to 4
+# minutes more (the budget grows by 240 s; give the device tool timeout_s=600).
 # Exit status: 0 when the tests passed and every step ran, 1 otherwise.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,8 +34,23 @@ log=$out/run.log
 
 main() {
 t0=$(date +%s)
+sanitize=$([[ ${THAW_GPU_SANITIZE:-0} != 0 ]] && echo 1 || echo 0)
+budget=${THAW_GPU_BUDGET_S:-$(( sanitize ? 525 : 285 ))}
 steps=()
 step() { steps+=("$1=$2"); echo "-- step $1: $2"; }
+# limit SECONDS: the step's own limit, cut to what is left of the budget (15 s kept for the
+# summary); prints 0 when too little is left to start a step.
+limit() {
+  local left=$(( budget - ($(date +%s) - t0) - 15 ))
+  if (( left < 10 )); then echo 0; elif (( left < $1 )); then echo "$left"; else echo "$1"; fi
+}
+status_of() {  # status_of RC LIMIT: ok, or why not
+  case $1 in
+    0) echo ok ;;
+    124) echo "timeout after $2 s" ;;
+    *) echo "exit $1" ;;
+  esac
+}
 
 echo "== thaw GPU validation, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(hostname)"
 [[ -d $build/bin ]] || { echo "run.sh: no $build/bin: build with tests/gpu/build.sh and carry build-gpu"; return 1; }
@@ -84,41 +109,91 @@ fi
 
 echo "== tests (thaw_cuda_tests)"
 tests_out=$(mktemp)
-THAW_CUDA_REQUIRE_GPU=1 timeout 120 "$build/bin/thaw_cuda_tests" --durations yes 2>&1 | tee "$tests_out"
+lim=$(limit 120)
+(( lim > 0 )) || lim=10  # never 0: `timeout 0` would mean no limit
+THAW_CUDA_REQUIRE_GPU=1 timeout "$lim" "$build/bin/thaw_cuda_tests" --durations yes 2>&1 | tee "$tests_out"
 rc=${PIPESTATUS[0]}
 summary=$(grep -E '^(All tests passed|test cases:)' "$tests_out" | tail -n 1)
 case $rc in
   0) tests_status="PASSED: ${summary:-?}" ;;
-  124) tests_status="TIMEOUT after 120 s: ${summary:-no summary}" ;;
+  124) tests_status="TIMEOUT after $lim s: ${summary:-no summary}" ;;
   *) tests_status="FAILED (exit $rc): ${summary:-no summary}" ;;
 esac
 rm -f "$tests_out"
-step tests "$([[ $rc == 0 ]] && echo ok || echo "exit $rc")"
+step tests "$(status_of "$rc" "$lim")"
 
 # Optional (THAW_GPU_SANITIZE=1): the tests again under compute-sanitizer's memcheck, which
 # names any out-of-bounds or misaligned access of a kernel (slower; not part of the default run).
-if [[ ${THAW_GPU_SANITIZE:-0} != 0 ]]; then
+if (( sanitize )); then
   echo "== tests under compute-sanitizer (memcheck)"
   sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  THAW_CUDA_REQUIRE_GPU=1 timeout 240 "$sanitizer" --tool memcheck --error-exitcode 3 \
-    "$build/bin/thaw_cuda_tests" 2>&1 | tail -n 40
-  rc=${PIPESTATUS[0]}
-  step memcheck "$([[ $rc == 0 ]] && echo ok || echo "exit $rc")"
+  lim=$(limit 240)
+  if (( lim == 0 )); then
+    step memcheck "skipped: run time budget spent"
+  else
+    THAW_CUDA_REQUIRE_GPU=1 timeout "$lim" "$sanitizer" --tool memcheck --error-exitcode 3 \
+      "$build/bin/thaw_cuda_tests" 2>&1 | tail -n 40
+    rc=${PIPESTATUS[0]}
+    step memcheck "$(status_of "$rc" "$lim")"
+  fi
 fi
 
-echo "== benchmarks"
-for bench in "$build"/bin/bench_cuda_*; do
-  name=$(basename "$bench")
-  timeout 60 "$bench" --benchmark_min_time=0.1 --benchmark_counters_tabular=true \
+# The GPT training step, thaw then PyTorch, each measurement its own step. stdout (one JSON
+# object per run) goes to the .jsonl files and the log; progress and errors (stderr) to the log.
+gpt_thaw=$out/gpt_thaw.jsonl
+gpt_torch=$out/gpt_torch.jsonl
+: > "$gpt_thaw"
+: > "$gpt_torch"
+thaw_gpt() {  # thaw_gpt NAME LIMIT ARGS...: one bench_cuda_gpt_step run
+  local name=$1 lim rc
+  lim=$(limit "$2")
+  shift 2
+  if (( lim == 0 )); then step "$name" "skipped: run time budget spent"; return; fi
+  timeout "$lim" "$build/bin/bench_cuda_gpt_step" "$@" | tee -a "$gpt_thaw"
+  rc=${PIPESTATUS[0]}
+  step "$name" "$(status_of "$rc" "$lim")"
+}
+torch_gpt() {  # torch_gpt NAME LIMIT ARGS...: one tests/gpu/torch_gpt_step.py process
+  local name=$1 lim rc
+  lim=$(limit "$2")
+  shift 2
+  if (( lim == 0 )); then step "$name" "skipped: run time budget spent"; return; fi
+  timeout "$lim" python3 "$root/tests/gpu/torch_gpt_step.py" "$@" | tee -a "$gpt_torch"
+  rc=${PIPESTATUS[0]}
+  step "$name" "$(status_of "$rc" "$lim")"
+}
+echo "== GPT training step: thaw (bench_cuda_gpt_step)"
+for policy in fp32 tf32 bf16; do
+  thaw_gpt "gpt_thaw_ref_$policy" 45 --config ref --policy "$policy" --variant a --batch 8 --steps 10 --warmup 3
+done
+for variant in a b c d e; do
+  # e: FreezeNet's saliency pass and top-1% selection over 124 M elements on the host first.
+  thaw_gpt "gpt_thaw_gpt2_bf16_$variant" "$([[ $variant == e ]] && echo 120 || echo 60)" \
+    --config gpt2 --policy bf16 --variant "$variant" --batch 8 --steps 5 --warmup 2
+done
+echo "== GPT training step: PyTorch (tests/gpu/torch_gpt_step.py)"
+torch_gpt gpt_torch_ref 120 --config ref --policy fp32,tf32,bf16 --variant a --batch 8 --steps 10 --warmup 3
+torch_gpt gpt_torch_gpt2_bf16 150 --config gpt2 --policy bf16 --variant a,b,c,d,e --batch 8 --steps 5 --warmup 2
+
+echo "== op benchmarks"
+for name in bench_cuda_gemm bench_cuda_ops; do  # Google Benchmark programs (bench_cuda_gpt_step is not)
+  lim=$(limit 60)
+  if (( lim == 0 )); then step "$name" "skipped: run time budget spent"; continue; fi
+  timeout "$lim" "$build/bin/$name" --benchmark_min_time=0.1 --benchmark_counters_tabular=true \
     --benchmark_out="$out/$name.json" --benchmark_out_format=json
   rc=$?
-  step "$name" "$([[ $rc == 0 ]] && echo ok || echo "exit $rc")"
+  step "$name" "$(status_of "$rc" "$lim")"
 done
 
-echo "== PyTorch comparison"
-timeout 90 python3 "$root/tests/gpu/torch_compare.py" --out "$out/torch_compare.json"
-rc=$?
-step torch_compare "$([[ $rc == 0 ]] && echo ok || echo "exit $rc")"
+echo "== PyTorch comparison of the ops"
+lim=$(limit 90)
+if (( lim == 0 )); then
+  step torch_compare "skipped: run time budget spent"
+else
+  timeout "$lim" python3 "$root/tests/gpu/torch_compare.py" --out "$out/torch_compare.json"
+  rc=$?
+  step torch_compare "$(status_of "$rc" "$lim")"
+fi
 
 elapsed=$(( $(date +%s) - t0 ))
 echo "== summary"

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Summarises a GPU validation run (tests/gpu/run.sh): a short table on stdout and the markdown
-entry OUTDIR/gpu-validation-entry.md that is appended to docs/gpu-validation.md.
+"""Summarises a GPU validation run (tests/gpu/run.sh): short tables on stdout (the GPT training
+step last) and the markdown entry OUTDIR/gpu-validation-entry.md that is appended to
+docs/gpu-validation.md.
 
-Reads OUTDIR/bench_cuda_*.json (Google Benchmark) and OUTDIR/torch_compare.json. The torch rate
-of an op is the thaw benchmark's rate scaled by the time ratio (both do the same work).
-Standard library only.
+Reads OUTDIR/bench_cuda_*.json (Google Benchmark) and OUTDIR/torch_compare.json for the ops
+(the torch rate of an op is the thaw benchmark's rate scaled by the time ratio: both do the
+same work), and OUTDIR/gpt_thaw.jsonl / gpt_torch.jsonl (one JSON object per run, from
+bench_cuda_gpt_step and tests/gpu/torch_gpt_step.py) for the GPT training step: tokens per
+second on both sides, their ratio, and each side's model FLOP utilisation. Standard library
+only.
 """
 import argparse
 import glob
@@ -45,6 +49,79 @@ def fmt(v, digits=1):
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
+def load_jsonl(path):
+    """The JSON objects of a .jsonl file (lines that are not JSON objects are reported, skipped)."""
+    records = []
+    try:
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    r = json.loads(line)
+                except ValueError as exc:
+                    print(f"summarize: {path}:{n}: not JSON ({exc})", file=sys.stderr)
+                    continue
+                if isinstance(r, dict):
+                    records.append(r)
+    except OSError as exc:
+        print(f"summarize: cannot read {path}: {exc}", file=sys.stderr)
+    return records
+
+
+GPT_HEADER = ["GPT step (config policy variant)", "thaw ms", "thaw tok/s", "torch ms", "torch tok/s",
+              "thaw/torch tok/s", "thaw MFU", "torch MFU"]
+
+
+def gpt_table(outdir):
+    """Rows of the GPT training-step table, notes and errors, from gpt_thaw/gpt_torch.jsonl."""
+    thaw = load_jsonl(os.path.join(outdir, "gpt_thaw.jsonl"))
+    torch = load_jsonl(os.path.join(outdir, "gpt_torch.jsonl"))
+    key = lambda r: (r.get("config", "?"), r.get("policy", "?"), r.get("variant", "?"))  # noqa: E731
+    by_thaw, by_torch, order = {}, {}, []
+    for records, table in ((thaw, by_thaw), (torch, by_torch)):
+        for r in records:
+            k = key(r)
+            table[k] = r
+            if k not in order:
+                order.append(k)
+
+    def num(r, field):
+        v = r.get(field) if r else None
+        return v if isinstance(v, (int, float)) else None
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.1f}%"
+
+    rows, errors, notes = [], [], []
+    for k in order:
+        a, b = by_thaw.get(k), by_torch.get(k)
+        for side, r in (("thaw", a), ("torch", b)):
+            if r and r.get("error"):
+                errors.append(f"{side} {' '.join(k)}: {r['error']}")
+            if r and r.get("note"):
+                notes.append(f"{side} {' '.join(k)}: {r['note']}")
+        ta, tb = num(a, "tokens_per_s"), num(b, "tokens_per_s")
+        rows.append([" ".join(k), fmt(num(a, "ms_per_step"), 2), fmt(ta, 0), fmt(num(b, "ms_per_step"), 2),
+                     fmt(tb, 0), f"{ta / tb:.2f}x" if ta and tb else "-", pct(num(a, "mfu")), pct(num(b, "mfu"))])
+    first = lambda records, field: next((r[field] for r in records if r.get(field)), None)  # noqa: E731
+    peak_note = first(thaw, "peak_note") or first(torch, "peak_note")
+    if peak_note:
+        notes.insert(0, f"MFU against the card's dense bf16 peak ({peak_note}), for every policy")
+    torch_desc = [first(torch, f) for f in ("torch", "attention", "optimizer")]
+    if any(torch_desc):
+        notes.insert(1 if peak_note else 0, "PyTorch " + ", ".join(str(x) for x in torch_desc if x) +
+                     ", eager, autocast bf16 for the bf16 policy")
+    return rows, errors, notes
+
+
+def plain_table(header, rows):
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in [header] + rows)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -72,10 +149,12 @@ def main():
         table.append([name + (f" ({note})" if note else ""), fmt(us, 2), f"{fmt(rate, 2)} {unit}".strip(),
                       fmt(t, 2), f"{fmt(torch_rate, 2)} {unit}".strip() if t else "-", ratio])
 
-    def markdown(rows):
-        out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    def markdown(rows, head=header):
+        out = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
         out += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(out)
+
+    gpt_rows, gpt_errors, gpt_notes = gpt_table(args.out)
 
     build_info = ""
     if args.build_info and os.path.exists(args.build_info):
@@ -98,16 +177,30 @@ def main():
         lines += ["", "thaw benchmarks that failed: " + ", ".join(f"{k}: {v}" for k, v in thaw_errors.items())]
     if torch_data.get("errors"):
         lines += ["", "PyTorch timings that failed: " + ", ".join(f"{k}: {v}" for k, v in torch_data["errors"].items())]
+    lines += ["", "GPT training step (forward + backward + AdamW; batch 8; GPU time by CUDA events, mean over the",
+              "timed steps): the reference config (vocab 256, context 256, 6 x 384) and GPT-2 small (vocab 50257,",
+              "context 1024, 12 x 768); variants a full, b embeddings + bottom half frozen, c only ln_f + untied",
+              "head, d rank-8 LoRA on attention, e FreezeNet 99% frozen. thaw/torch above 1 means thaw is faster.",
+              "MFU counts a full training step's model FLOPs (nn/flops.hpp) for every variant, so for b-e it",
+              "measures speed, not the utilisation of the FLOPs actually run (bench_cuda_gpt_step's hfu does).",
+              "", markdown(gpt_rows, GPT_HEADER) if gpt_rows else "(no GPT step results)"]
+    lines += [""] + [f"- {n}" for n in gpt_notes] if gpt_notes else []
+    if gpt_errors:
+        lines += ["", "GPT runs that failed: " + "; ".join(gpt_errors)]
     entry = "\n".join(lines) + "\n"
     with open(os.path.join(args.out, "gpu-validation-entry.md"), "w") as f:
         f.write(entry)
 
-    # Short plain table for the end of the log.
-    widths = [max(len(str(r[i])) for r in table + [header]) for i in range(len(header))] if table else []
+    # Short plain tables for the end of the log, the GPT training step last.
     print(f"GPU: {args.gpu}, driver {args.driver}; tests: {args.tests}")
     print(f"steps: {args.steps}; whole run {args.elapsed} s")
-    for r in [header] + table:
-        print("  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    print(plain_table(header, table) if table else "(no op benchmark results)")
+    print()
+    for n in gpt_notes:
+        print(f"  {n}")
+    for e in gpt_errors:
+        print(f"  failed: {e}")
+    print(plain_table(GPT_HEADER, gpt_rows) if gpt_rows else "(no GPT step results)")
     return 0
 
 

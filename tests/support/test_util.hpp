@@ -72,6 +72,21 @@ constexpr double tolerance(double for_float) {
   return sizeof(typename B::scalar) >= sizeof(double) ? 1e-12 : for_float;
 }
 
+/// The relative error a backend's GEMMs may add by rounding their inputs below the storage
+/// scalar's precision (tensor-core policies: TF32, bf16), measured as relative_error measures
+/// it. 0 for backends that multiply in their scalar's precision. Test files specialise it for
+/// such backends before including op_cases.hpp (tests/cuda/test_cuda_ops.cu does for
+/// cuda<tf32> and cuda<bf16>); only the GEMM cases use it, every other op keeps the scalar's
+/// tolerance.
+template <class B>
+inline constexpr double gemm_input_rounding = 0.0;
+
+/// Tolerance of a GEMM result: the scalar's, or the backend's GEMM input rounding when larger.
+template <class B>
+constexpr double gemm_tolerance(double for_float) {
+  return std::max(tolerance<B>(for_float), gemm_input_rounding<B>);
+}
+
 #define THAW_REQUIRE_CLOSE(actual, expected, tol)                                    \
   do {                                                                               \
     const double thaw_err_ = ::thaw::test::relative_error((actual), (expected));     \

@@ -1,8 +1,9 @@
 // thaw::backend::cuda<Precision> — the CUDA backend (NVIDIA GPUs, built and tuned for sm_90).
 //
 // Every op of the Backend concept (thaw/backend/concept.hpp) on device memory: cudaMalloc /
-// cudaFree, cuBLAS for the GEMMs (FP32 compute, no TF32 with the default fp32 policy), and the
-// kernels in thaw/backend/cuda/*.cuh for everything else. All work runs in order on one
+// cudaFree, cuBLAS for the GEMMs (FP32 compute, no TF32 with the default fp32 policy; TF32 or
+// bf16 tensor cores with the tf32 / bf16 policies of cuda/precision.cuh, float storage in all
+// three), and the kernels in thaw/backend/cuda/*.cuh for everything else. All work runs in order on one
 // non-blocking stream of a lazily created process-wide context (runtime.cuh); to_host,
 // from_host, sum, sum_squares and synchronize wait for it, the other ops are asynchronous.
 // Every CUDA / cuBLAS failure throws thaw::error naming the call and the error. Ids and
@@ -286,5 +287,6 @@ struct cuda {
 
 static_assert(assert_backend<cuda<>>());
 static_assert(assert_backend<cuda<tf32>>());
+static_assert(assert_backend<cuda<bf16>>());
 
 }  // namespace thaw::backend

@@ -10,9 +10,18 @@
 // 32-bit outputs. The element-level helpers below define how fills consume those outputs:
 //  - uniform / bernoulli: element e uses output lane e % 4 of block e / 4;
 //  - normal: element e uses lanes 2(e % 2) and 2(e % 2) + 1 of block e / 2 (Box–Muller).
-// Uniform and Bernoulli fills are bit-identical on every backend (integer arithmetic only);
-// normal fills use double-precision log/sqrt/cos rounded to the fill's scalar, identical on
-// CPU and GPU up to the last bit of those functions (libm vs CUDA, both within 1 ulp of double).
+// Bernoulli fills are bit-identical on every backend (integer arithmetic and an exact
+// comparison); uniform fills are too, because the one rounding step is a fused multiply-add
+// (see uniform_from_bits). Normal fills use double-precision log/sqrt/cos rounded to the
+// fill's scalar, identical on CPU and GPU up to the last bit of those functions (libm vs CUDA,
+// both within 1 ulp of double).
+//
+// Why std::fma: `lo + (hi - lo) * u` is two roundings when compiled as written and one when a
+// compiler contracts it into an FMA. Whether it does depends on flags (g++ contracts in GNU
+// mode and at -ffp-contract=fast, not in ISO mode; nvcc contracts by default), so the same
+// expression could give a different last bit on the CPU and the GPU. std::fma is one
+// correctly rounded operation everywhere (hardware FMA or glibc's exact software fma; CUDA's
+// double fma on the device), so there is exactly one definition of each value.
 #pragma once
 
 #include <array>
@@ -78,12 +87,17 @@ THAW_HOST_DEVICE double to_unit(std::uint32_t bits) {
   return static_cast<double>(bits >> 8) * (1.0 / 16777216.0);
 }
 
-/// Uniform in [lo, hi) for element e (computed in double, rounded once to the caller's scalar).
+/// lo + (hi - lo) u for the unit value of `bits`, as one fused multiply-add: the single
+/// definition of a uniform value, shared by uniform_at and the CUDA fill kernel (which has the
+/// block's four outputs at hand and calls this per lane).
+THAW_HOST_DEVICE double uniform_from_bits(std::uint32_t bits, double lo, double hi) {
+  return std::fma(hi - lo, to_unit(bits), lo);
+}
+
+/// Uniform in [lo, hi) for element e (computed in double, rounded once more to the caller's
+/// scalar).
 THAW_HOST_DEVICE double uniform_at(philox_key key, std::uint64_t e, double lo, double hi) {
-  // Known gap: g++ at -O3 -march=native may contract this into an FMA while the CUDA kernel
-  // rounds each step (__dmul_rn, __dadd_rn), so CPU and GPU uniform fills can differ in the
-  // last bit. To fix: explicit std::fma here and __fma_rn on the device (or -ffp-contract=off).
-  return lo + (hi - lo) * to_unit(bits_at(key, e));
+  return uniform_from_bits(bits_at(key, e), lo, hi);
 }
 
 /// 1 with probability p, else 0, for element e: compares 24 bits against p exactly.
@@ -99,7 +113,8 @@ THAW_HOST_DEVICE double normal_at(philox_key key, std::uint64_t e, double mean, 
   const double u1 = (static_cast<double>(b.v[lane] >> 8) + 1.0) * (1.0 / 16777216.0);
   const double u2 = to_unit(b.v[lane + 1]);
   const double radius = std::sqrt(-2.0 * std::log(u1));
-  return mean + stddev * radius * std::cos(6.283185307179586476925286766559 * u2);
+  // mean + (stddev radius) cos(.) as one FMA, for the same reason as uniform_from_bits.
+  return std::fma(stddev * radius, std::cos(6.283185307179586476925286766559 * u2), mean);
 }
 
 }  // namespace philox

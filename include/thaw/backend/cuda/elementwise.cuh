@@ -166,9 +166,9 @@ struct gelu_backward_fn {
 
 // ---- Philox fills -------------------------------------------------------------------------------
 // Uniform and Bernoulli: one thread per Philox block (4 outputs), element e = lane e % 4 of
-// block e / 4, exactly as philox::bits_at. The uniform value is computed with explicitly
-// rounded double operations, so nvcc's FMA contraction cannot make it differ from the host's
-// `lo + (hi - lo) * u` (which g++ does not contract in ISO C++ mode).
+// block e / 4, exactly as philox::bits_at. The uniform value is philox::uniform_from_bits, the
+// host's own function: one fused multiply-add in double (philox.hpp says why), so the GPU's
+// values equal the CPU's bit for bit whatever either compiler's contraction settings.
 
 template <class T>
 __global__ void __launch_bounds__(kMapThreads)
@@ -183,7 +183,7 @@ __global__ void __launch_bounds__(kMapThreads)
     for (int lane = 0; lane < 4; ++lane) {
       const std::uint64_t e = block * 4 + lane;
       if (e >= offset && e - offset < n)
-        x[e - offset] = static_cast<T>(__dadd_rn(lo, __dmul_rn(hi - lo, philox::to_unit(b.v[lane]))));
+        x[e - offset] = static_cast<T>(philox::uniform_from_bits(b.v[lane], lo, hi));
     }
   }
 }

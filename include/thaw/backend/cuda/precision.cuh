@@ -1,8 +1,24 @@
 // Precision policies of the CUDA backend: cuda<Precision> takes one of these. A policy names
-// the storage scalar (tensors, parameters, gradients, optimizer state), the type kernels
-// compute in, and the cuBLAS data / compute types of the GEMMs. fp32 is plain single precision
-// (cuBLAS FP32, no TF32); tf32 keeps float storage but lets cuBLAS use TF32 tensor cores.
-// Mixed precision (bf16 storage, float compute) is a later policy of the same shape.
+// the storage scalar (tensors, parameters, gradients, optimizer state, activations), the type
+// kernels compute in, and the cuBLAS data / compute types of the GEMMs.
+//
+//   fp32  plain single precision: cuBLAS CUBLAS_COMPUTE_32F with the handle's default math, so
+//         no TF32 (backend name "cuda").
+//   tf32  float storage; GEMMs may round their inputs to TF32 (10-bit mantissa) on the tensor
+//         cores, accumulating in fp32 (CUBLAS_COMPUTE_32F_FAST_TF32; "cuda-tf32").
+//   bf16  float storage; GEMMs round their inputs to bfloat16 (8-bit mantissa) on the tensor
+//         cores and accumulate in fp32 (CUBLAS_COMPUTE_32F_FAST_16BF: fp32 A, B and C in memory,
+//         bf16 products; "cuda-bf16").
+//
+// bf16 here is bf16 *compute*, not bf16 storage: parameters (the fp32 master weights),
+// gradients, optimizer state, activations and every reduction stay float, and every op other
+// than the GEMMs computes exactly as under fp32. What it buys is the tensor cores' bf16 rate
+// for the GEMMs; what it does not buy is bf16 storage of activations (half the activation
+// memory and half the traffic of the memory-bound ops), which PyTorch's autocast has. That
+// needs a second scalar type in the model layer (activations of one type, parameters and
+// gradients of another, casts at the boundary: see docs/architecture.md), so it is a later
+// policy; the shape of this struct leaves room for it (scalar would then be the activation
+// type, with a separate master type).
 #pragma once
 
 #include <cublas_v2.h>
@@ -26,6 +42,18 @@ struct tf32 {
   static constexpr const char* backend_name = "cuda-tf32";
   static constexpr cudaDataType_t blas_type = CUDA_R_32F;
   static constexpr cublasComputeType_t blas_compute = CUBLAS_COMPUTE_32F_FAST_TF32;
+};
+
+struct bf16 {
+  using scalar = float;
+  using compute = float;
+  static constexpr const char* name = "bf16";
+  static constexpr const char* backend_name = "cuda-bf16";
+  static constexpr cudaDataType_t blas_type = CUDA_R_32F;
+  // cuBLAS documents this compute type for fp32 A / B / C in cublasGemmEx and
+  // cublasGemmStridedBatchedEx: it "allows down-converting inputs to bfloat16 or TF32", so a
+  // GEMM is never less accurate than bf16 inputs with fp32 accumulation.
+  static constexpr cublasComputeType_t blas_compute = CUBLAS_COMPUTE_32F_FAST_16BF;
 };
 
 }  // namespace thaw::backend

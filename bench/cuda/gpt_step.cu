@@ -1,0 +1,278 @@
+// bench_cuda_gpt_step: the GPU training step of nn::gpt (forward + loss + backward + AdamW
+// step) on the CUDA backend, timed with CUDA events; the thaw side of tests/gpu/run.sh's GPT
+// comparison with PyTorch (tests/gpu/torch_gpt_step.py prints the same fields).
+//
+//   bench_cuda_gpt_step [--config ref|gpt2] [--policy fp32|tf32|bf16] [--variant a|b|c|d|e]
+//                       [--batch 8] [--steps 10] [--warmup 3]
+//
+// Configs: ref  = the reference GPT (vocab 256, context 256, 6 layers, 6 heads, width 384);
+//          gpt2 = GPT-2 small (vocab 50257, context 1024, 12 layers, 12 heads, width 768).
+// Policies: cuda<fp32> (no TF32), cuda<tf32>, cuda<bf16> (bf16 tensor-core GEMMs, fp32 storage;
+// backend/cuda/precision.cuh). Variants (the freezing benchmark's, bench/freeze_variants.cpp):
+//   a  full training
+//   b  embeddings + bottom half of the blocks frozen (tied head: frozen with wte)
+//   c  everything frozen but the final norm and an untied head
+//   d  all base weights frozen, rank-8 LoRA (alpha 8) on attention c_attn and c_proj trains
+//   e  99% of the elements frozen by FreezeNet saliency (one forward + backward at init)
+// AdamW: lr 3e-4, betas (0.9, 0.95), weight decay 0.1 on matrices (thaw's default: none on
+// norms, biases, embeddings), as bench/freeze_variants.cpp.
+//
+// Prints one JSON object on stdout (progress and errors on stderr): per-step GPU milliseconds
+// (events between consecutive steps, after `warmup` untimed steps), their mean, tokens per
+// second, and the model FLOP utilisation: model FLOPs of a full training step (nn/flops.hpp:
+// 6 x linear parameters x tokens + attention) / time / the card's dense bf16 tensor peak, for
+// every policy, so that the three policies are compared against the same peak. The peak comes
+// from the device name (NVIDIA's data sheets: H100 SXM / HBM3 and H200 989.4 TFLOP/s, H100
+// PCIe 756); for any other card it is null, and so is the MFU ("peak_note" says why).
+// `hfu` uses instead the FLOPs the variant actually runs (freeze/flops.hpp).
+// The host waits for the GPU inside every step (nn::cross_entropy copies the targets to the
+// host and returns the loss; AdamW's range-table upload waits for the previous one); the
+// PyTorch loop never does. That is part of what is measured.
+// Exit status: 0 on success, 1 on an error (the message names it), 2 on bad arguments,
+// 77 when no GPU is present (SKIPPED, as the other CUDA benchmarks).
+// nvcc notes, harmless here: 554 (tensor_view<const U>'s conversion to itself, never used) and 3189
+// (an enumerator named `module` in freeze/policy.hpp, read as an identifier, as intended).
+#pragma nv_diag_suppress 554, 3189
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "thaw/backend/cuda.hpp"
+#include "thaw/freeze/flops.hpp"
+#include "thaw/freeze/freezenet.hpp"
+#include "thaw/nn/flops.hpp"
+#include "thaw/nn/gpt.hpp"
+#include "thaw/optim/adamw.hpp"
+#include "thaw/params/mask.hpp"
+#include "thaw/params/select.hpp"
+
+namespace {
+using namespace thaw;
+
+struct options {
+  std::string config = "ref", policy = "bf16", variant = "a";
+  int batch = 8, steps = 10, warmup = 3;
+};
+
+int usage(const std::string& why) {
+  std::fprintf(stderr,
+               "bench_cuda_gpt_step: %s\nusage: bench_cuda_gpt_step [--config ref|gpt2] [--policy fp32|tf32|bf16] "
+               "[--variant a|b|c|d|e] [--batch N] [--steps N] [--warmup N]\n",
+               why.c_str());
+  return 2;
+}
+
+nn::gpt_config config_named(const std::string& name) {
+  if (name == "gpt2") return {.vocab = 50257, .context = 1024, .layers = 12, .heads = 12, .width = 768};
+  return {.vocab = 256, .context = 256, .layers = 6, .heads = 6, .width = 384};
+}
+
+/// Dense (no sparsity) bf16 tensor-core peak in TFLOP/s from NVIDIA's data sheets, by device
+/// name; NaN with `note` saying why for a card not listed. tests/gpu/torch_gpt_step.py has
+/// the same table.
+double peak_bf16_dense_tflops(const std::string& name, std::string& note) {
+  auto has = [&](const char* s) { return name.find(s) != std::string::npos; };
+  if (has("H100") && has("PCIe")) {
+    note = "H100 PCIe: 756 TFLOP/s dense bf16";
+    return 756.0;
+  }
+  if (has("H100") && (has("SXM") || has("HBM3")) && !has("NVL")) {
+    note = "H100 SXM: 989.4 TFLOP/s dense bf16";
+    return 989.4;
+  }
+  if (has("H200") && !has("NVL")) {
+    note = "H200 SXM: 989.4 TFLOP/s dense bf16";
+    return 989.4;
+  }
+  note = "no bf16 peak on file for '" + name + "': MFU not computed";
+  return std::nan("");
+}
+
+void print_number(const char* key, double v, const char* fmt = "%.6g") {
+  std::printf("\"%s\": ", key);
+  if (std::isfinite(v)) std::printf(fmt, v);
+  else std::printf("null");
+  std::printf(", ");
+}
+
+/// JSON string contents: quotes, backslashes and control characters escaped.
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\', out += ch;
+    else if (static_cast<unsigned char>(ch) < 0x20) out += ' ';
+    else out += ch;
+  }
+  return out;
+}
+
+template <class B>
+int run(const options& o, const cudaDeviceProp& prop) {
+  nn::gpt_config cfg = config_named(o.config);
+  if (o.variant == "c") cfg.tied_head = false;
+  if (o.variant == "d") cfg.lora_rank = 8;  // lora_alpha 8: scale 1
+  const int batch = o.batch, steps_per_seq = cfg.context;
+  std::fprintf(stderr, "bench_cuda_gpt_step: %s, config %s, variant %s, batch %d x %d tokens on %s\n", B::name(),
+               o.config.c_str(), o.variant.c_str(), batch, steps_per_seq, prop.name);
+
+  nn::gpt<B> model(cfg, 1);
+  auto& store = model.params();
+  std::vector<token_t> tokens(std::size_t(batch) * cfg.context), targets(tokens.size());
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    tokens[i] = token_t(philox::bits_at({7, 0}, i) % std::uint32_t(cfg.vocab));
+    targets[i] = token_t(philox::bits_at({7, 1}, i) % std::uint32_t(cfg.vocab));
+  }
+  auto dtokens = tensor<B, token_t>::from_host({batch, cfg.context}, tokens);
+  auto dtargets = tensor<B, token_t>::from_host({batch, cfg.context}, targets);
+  arena<B> activations;
+  nn::context<B> ctx{store, activations};
+  double loss = 0;
+  auto forward_backward = [&] {
+    activations.reset();
+    store.zero_grads();
+    auto logits = model.forward(ctx, dtokens.view());
+    loss = model.loss(ctx, logits, dtargets.view());
+    model.backward(ctx);
+  };
+
+  const optim::adamw_cfg opt_cfg{.lr = 3e-4, .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95};
+  std::unique_ptr<optim::adamw<B>> opt;
+  if (o.variant == "a") {
+    opt = std::make_unique<optim::adamw<B>>(store, opt_cfg);
+  } else if (o.variant == "b") {
+    const std::string frozen = "wte.* | wpe.* | blocks[0:" + std::to_string(cfg.layers / 2) + ")";
+    opt = std::make_unique<optim::adamw<B>>(store, group_mask::frozen(store, select::parse(frozen)), opt_cfg);
+  } else if (o.variant == "c") {
+    opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("ln_f.* | lm_head.*")),
+                                            opt_cfg);
+  } else if (o.variant == "d") {
+    opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("module(lora)")), opt_cfg);
+  } else {
+    std::fprintf(stderr, "bench_cuda_gpt_step: FreezeNet saliency (one forward + backward, top 1%% on the host)\n");
+    auto policy = freeze::freezenet<B>::by_saliency(store, 0.01, forward_backward);
+    opt = std::make_unique<optim::adamw<B>>(store, policy.mask(), opt_cfg);
+  }
+
+  for (int i = 0; i < o.warmup; ++i) {
+    forward_backward();
+    opt->step();
+  }
+  B::synchronize();
+
+  // One event before the first timed step and one after each: step i is events[i] -> [i + 1].
+  std::vector<cudaEvent_t> events(std::size_t(o.steps) + 1, nullptr);
+  for (auto& e : events) THAW_CUDA_CHECK(cudaEventCreate(&e));
+  THAW_CUDA_CHECK(cudaEventRecord(events[0], B::stream()));
+  for (int i = 0; i < o.steps; ++i) {
+    forward_backward();
+    opt->step();
+    THAW_CUDA_CHECK(cudaEventRecord(events[std::size_t(i) + 1], B::stream()));
+  }
+  THAW_CUDA_CHECK(cudaEventSynchronize(events.back()));
+  B::synchronize();  // and any error a kernel recorded
+  std::vector<double> ms;
+  for (int i = 0; i < o.steps; ++i) {
+    float t = 0;
+    THAW_CUDA_CHECK(cudaEventElapsedTime(&t, events[std::size_t(i)], events[std::size_t(i) + 1]));
+    ms.push_back(t);
+  }
+  float total_ms = 0;
+  THAW_CUDA_CHECK(cudaEventElapsedTime(&total_ms, events.front(), events.back()));
+  for (auto& e : events) THAW_CUDA_CHECK(cudaEventDestroy(e));
+  std::size_t free_bytes = 0, total_bytes = 0;
+  THAW_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+
+  const double ms_per_step = double(total_ms) / o.steps;
+  auto sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  const double tokens_per_step = double(batch) * cfg.context;
+  const double model_flops = nn::gpt_training_flops(cfg, batch, cfg.context).total();
+  const double step_flops = freeze::gpt_step_flops(cfg, store, batch, cfg.context).total();
+  std::string peak_note;
+  const double peak = peak_bf16_dense_tflops(prop.name, peak_note);
+  const double seconds = ms_per_step / 1e3;
+
+  std::printf("{\"impl\": \"thaw\", \"backend\": \"%s\", \"config\": \"%s\", \"policy\": \"%s\", \"variant\": \"%s\", ",
+              B::name(), o.config.c_str(), o.policy.c_str(), o.variant.c_str());
+  std::printf("\"batch\": %d, \"context\": %d, \"tokens_per_step\": %.0f, \"params\": %zu, \"trainable\": %zu, ", batch,
+              cfg.context, tokens_per_step, store.numel(), opt->trainable_count());
+  std::printf("\"warmup\": %d, \"steps\": %d, \"ms\": [", o.warmup, o.steps);
+  for (std::size_t i = 0; i < ms.size(); ++i) std::printf("%s%.3f", i ? ", " : "", ms[i]);
+  std::printf("], ");
+  print_number("ms_per_step", ms_per_step, "%.4f");
+  print_number("ms_median", median, "%.4f");
+  print_number("tokens_per_s", tokens_per_step / seconds, "%.1f");
+  print_number("model_flops", model_flops, "%.6e");
+  print_number("step_flops", step_flops, "%.6e");
+  print_number("achieved_tflops", model_flops / seconds / 1e12, "%.2f");
+  print_number("peak_tflops_bf16_dense", peak, "%.1f");
+  print_number("mfu", model_flops / seconds / (peak * 1e12), "%.4f");
+  print_number("hfu", step_flops / seconds / (peak * 1e12), "%.4f");
+  print_number("loss", loss, "%.6f");
+  print_number("activation_mib", double(activations.peak_bytes() + model.scratch_peak_bytes()) / (1 << 20), "%.1f");
+  print_number("device_used_mib", double(total_bytes - free_bytes) / (1 << 20), "%.1f");
+  std::printf("\"optimizer_state_bytes\": %zu, \"gpu\": \"%s\", \"peak_note\": \"%s\", "
+              "\"attention\": \"materialised (B, H, T, T) scores, cuBLAS strided-batched GEMMs\", "
+              "\"optimizer\": \"thaw AdamW kernel over the trainable ranges\"}\n",
+              opt->state_bytes(), json_escape(prop.name).c_str(), json_escape(peak_note).c_str());
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage("the GPU training step of nn::gpt; one JSON object on stdout");
+      return 0;
+    }
+    if (i + 1 >= argc) return usage("missing value after " + a);
+    const std::string v = argv[++i];
+    try {
+      if (a == "--config") o.config = v;
+      else if (a == "--policy") o.policy = v;
+      else if (a == "--variant") o.variant = v;
+      else if (a == "--batch") o.batch = std::stoi(v);
+      else if (a == "--steps") o.steps = std::stoi(v);
+      else if (a == "--warmup") o.warmup = std::stoi(v);
+      else return usage("unknown argument " + a);
+    } catch (const std::exception&) {
+      return usage("not a number after " + a + ": " + v);
+    }
+  }
+  if (o.config != "ref" && o.config != "gpt2") return usage("--config must be ref or gpt2");
+  if (o.policy != "fp32" && o.policy != "tf32" && o.policy != "bf16") return usage("--policy must be fp32, tf32 or bf16");
+  if (o.variant.size() != 1 || o.variant[0] < 'a' || o.variant[0] > 'e') return usage("--variant must be one of a..e");
+  if (o.batch < 1 || o.steps < 1 || o.warmup < 0) return usage("--batch and --steps must be >= 1, --warmup >= 0");
+
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess || count == 0) {
+    std::fprintf(stderr, "bench_cuda_gpt_step: SKIPPED: no CUDA GPU is present (cudaGetDeviceCount: %s); nothing ran.\n",
+                 status == cudaSuccess ? "0 devices" : cudaGetErrorString(status));
+    return 77;
+  }
+  try {
+    cudaDeviceProp prop{};
+    THAW_CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    if (o.policy == "fp32") return run<backend::cuda<backend::fp32>>(o, prop);
+    if (o.policy == "tf32") return run<backend::cuda<backend::tf32>>(o, prop);
+    return run<backend::cuda<backend::bf16>>(o, prop);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_cuda_gpt_step: error (config %s, policy %s, variant %s, batch %d): %s\n",
+                 o.config.c_str(), o.policy.c_str(), o.variant.c_str(), o.batch, e.what());
+    return 1;
+  }
+}
