@@ -60,31 +60,31 @@ inline std::vector<token_t> batch_ids(const nn::gpt_config& c, std::uint64_t ind
   return ids;
 }
 
-/// Zeroes the gradients, runs forward + loss + backward on batch `index`, returns the loss.
+/// Forward + loss on batch `index`, returning the loss; with `backward`, the gradients are
+/// zeroed first and the backward pass runs too (without, no gradient is touched: the loss
+/// after an update).
 template <class B>
-double forward_backward(nn::gpt<B>& model, arena<B>& activations, std::uint64_t index) {
+double step_loss(nn::gpt<B>& model, arena<B>& activations, std::uint64_t index, bool backward) {
   const auto& c = model.config();
   auto tokens = tensor<B, token_t>::from_host(shape{kBatch, c.context}, batch_ids(c, index, 0));
   auto targets = tensor<B, token_t>::from_host(shape{kBatch, c.context}, batch_ids(c, index, 1));
   activations.reset();
-  model.params().zero_grads();
+  if (backward) model.params().zero_grads();
   nn::context<B> ctx{model.params(), activations};
   auto logits = model.forward(ctx, tokens.view());
   const double loss = model.loss(ctx, logits, targets.view());
-  model.backward(ctx);
+  if (backward) model.backward(ctx);
   return loss;
 }
 
-/// Forward + loss only (no gradients touched), for the loss after an update.
+template <class B>
+double forward_backward(nn::gpt<B>& model, arena<B>& activations, std::uint64_t index) {
+  return step_loss(model, activations, index, true);
+}
+
 template <class B>
 double loss_only(nn::gpt<B>& model, arena<B>& activations, std::uint64_t index) {
-  const auto& c = model.config();
-  auto tokens = tensor<B, token_t>::from_host(shape{kBatch, c.context}, batch_ids(c, index, 0));
-  auto targets = tensor<B, token_t>::from_host(shape{kBatch, c.context}, batch_ids(c, index, 1));
-  activations.reset();
-  nn::context<B> ctx{model.params(), activations};
-  auto logits = model.forward(ctx, tokens.view());
-  return model.loss(ctx, logits, targets.view());
+  return step_loss(model, activations, index, false);
 }
 
 /// The store's values (or gradients) as doubles on the host.
