@@ -149,6 +149,36 @@ TEST_CASE("top-k masks by magnitude and by saliency pick exactly the k largest",
   REQUIRE_THROWS_WITH(element_mask::top_k_saliency(s, 10), Catch::Contains("'wte.weight' is frozen"));
 }
 
+TEST_CASE("top-k masks break ties by the lower index and name a NaN score", "[freeze][mask]") {
+  nn::gpt<rd> model(test::tiny_gpt());
+  auto& s = model.params();
+  // Every |w| equal: the k chosen are the k lowest flat indices of the scope, in any scope order.
+  std::vector<double> ones(s.numel(), 0.5);
+  rd::from_host(s.values(), ones.data(), ones.size());
+  const auto all = element_mask::top_k_magnitude(s, 7);
+  for (std::size_t e = 0; e < s.numel(); ++e) REQUIRE(all.test(e) == (e < 7));
+  // Three values above the tie: they, then the lowest-indexed of the tied ones.
+  const std::size_t n = s.numel();
+  for (std::size_t e : {n - 1, n / 2, std::size_t(3)}) ones[e] = 2.0;
+  rd::from_host(s.values(), ones.data(), ones.size());
+  const auto mixed = element_mask::top_k_magnitude(s, 5);
+  REQUIRE(mixed.count() == 5);
+  for (std::size_t e : {n - 1, n / 2, std::size_t(3), std::size_t(0), std::size_t(1)}) REQUIRE(mixed.test(e));
+  // A scope listed out of buffer order picks by buffer index all the same.
+  std::fill(ones.begin(), ones.end(), 0.5);
+  rd::from_host(s.values(), ones.data(), ones.size());
+  const auto scoped = element_mask::top_k_magnitude(s, 2, select::parse("ln_f.* | wpe.*"));
+  const auto& wpe = s.ref(s.find("wpe.weight"));
+  REQUIRE(scoped.test(wpe.offset));
+  REQUIRE(scoped.test(wpe.offset + 1));
+  REQUIRE(scoped.count() == 2);
+  // A NaN weight is named, not silently ranked.
+  ones[wpe.offset + 4] = std::nan("");
+  rd::from_host(s.values(), ones.data(), ones.size());
+  REQUIRE_THROWS_WITH(element_mask::top_k_magnitude(s, 5),
+                      Catch::Contains("score of element 4 of 'wpe.weight' is NaN"));
+}
+
 TEST_CASE("element masks apply to the store and intersect with its flags", "[freeze][mask]") {
   param_store<rd> s;
   test::build_small_store(s);
