@@ -158,31 +158,28 @@ step_errors training_step(const step_tolerances& tol, bool tied_head = true,
   REQUIRE(std::isfinite(loss_d));
   REQUIRE(err.loss <= tol.loss);
 
-  const auto g_d = host_grads(dev.params()), g_r = host_grads(ref.params());
-  for (const auto& r : ref.params().refs()) {
-    const double e = slice_error(g_d, g_r, r);
-    if (e >= err.grads) {
-      err.grads = e;
-      err.worst_grad = r.name;
+  // Every parameter's slice of a and b within `bound`; the worst error and its parameter are kept.
+  auto compare_slices = [&](const auto& a, const auto& b, double bound, double& worst, std::string& worst_name,
+                            const char* what) {
+    for (const auto& r : ref.params().refs()) {
+      const double e = slice_error(a, b, r);
+      if (e >= worst) {
+        worst = e;
+        worst_name = r.name;
+      }
+      INFO(what << " of " << r.name << ": relative error " << e);
+      REQUIRE(e <= bound);
     }
-    INFO("gradient of " << r.name << ": relative error " << e);
-    REQUIRE(e <= tol.grads);
-  }
+  };
+  compare_slices(host_grads(dev.params()), host_grads(ref.params()), tol.grads, err.grads, err.worst_grad,
+                 "gradient");
 
   optim::adamw<D> opt_d(dev.params(), opt_cfg);
   optim::adamw<R> opt_r(ref.params(), opt_cfg);
   opt_d.step();
   opt_r.step();
-  const auto w_d = host_values(dev.params()), w_r = host_values(ref.params());
-  for (const auto& r : ref.params().refs()) {
-    const double e = slice_error(w_d, w_r, r);
-    if (e >= err.weights) {
-      err.weights = e;
-      err.worst_weight = r.name;
-    }
-    INFO("updated values of " << r.name << ": relative error " << e);
-    REQUIRE(e <= tol.weights);
-  }
+  compare_slices(host_values(dev.params()), host_values(ref.params()), tol.weights, err.weights, err.worst_weight,
+                 "updated values");
 
   const double next_d = loss_only(dev, dev_act, 1), next_r = loss_only(ref, ref_act, 1);
   err.next_loss = std::abs(next_d - next_r) / std::abs(next_r);
