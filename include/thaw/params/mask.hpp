@@ -410,9 +410,8 @@ private:
   template <class B, class S, class Score>
   static element_mask top_k(const param_store<B>& store, std::size_t k, const S& scope, const char* what,
                             Score score) {
-    // The scope's tensors in flat-buffer order, so that ties go to the lower index.
-    std::vector<param_id> ids = select::resolve(scope, store);
-    std::sort(ids.begin(), ids.end(), [&](param_id a, param_id b) { return store.ref(a).offset < store.ref(b).offset; });
+    // The scope's tensors in buffer order (resolve's contract), so that ties go to the lower index.
+    const std::vector<param_id> ids = select::resolve(scope, store);
     std::size_t count = 0;
     for (param_id id : ids) count += store.ref(id).size();
     THAW_CHECK(k <= count, what, ": k = ", k, " is more than the ", count, " elements of the scope '",
