@@ -10,7 +10,8 @@
 //    the same weights, and the step's activation memory is the one the host backends use for
 //    the same freeze state (the same modules ran without keeping activations).
 // Only headers that compile under nvcc and need no OpenBLAS / OpenMP (the GPU binaries must
-// not link them): nn/gpt.hpp, optim/adamw.hpp, params/{mask,select}.hpp, reference.hpp.
+// not link them): nn/gpt.hpp, optim/adamw.hpp, params/{mask,select}.hpp, reference.hpp, and
+// the freeze tests' helpers (freeze/freeze_util.hpp, which includes no more than those).
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -22,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "freeze/freeze_util.hpp"
 #include "support/test_util.hpp"
 #include "thaw/backend/reference.hpp"
 #include "thaw/core/arena.hpp"
@@ -87,17 +89,15 @@ double loss_only(nn::gpt<B>& model, arena<B>& activations, std::uint64_t index) 
   return step_loss(model, activations, index, false);
 }
 
-/// The store's values (or gradients) as doubles on the host.
+/// The store's values (or gradients) as doubles on the host (freeze_util.hpp's copies, widened).
 template <class B>
 std::vector<double> host_values(const param_store<B>& s) {
-  std::vector<typename B::scalar> v(s.numel());
-  B::to_host(v.data(), s.values(), v.size());
+  const auto v = values_of(s);
   return {v.begin(), v.end()};
 }
 template <class B>
 std::vector<double> host_grads(const param_store<B>& s) {
-  std::vector<typename B::scalar> v(s.numel());
-  B::to_host(v.data(), s.grads(), v.size());
+  const auto v = grads_of(s);
   return {v.begin(), v.end()};
 }
 /// Sets the store's values from doubles (rounded to the store's scalar).
