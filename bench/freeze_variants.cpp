@@ -1,25 +1,24 @@
 // Issue 4's freezing benchmark, thaw's side: one training step (forward + backward + AdamW) of the
 // reference GPT (vocab 256, context 256, 6 layers, 6 heads, width 384, batch 8) on the cpu
 // backend under one freeze variant per process, so that the peak resident memory is the
-// variant's own:
-//   a  full training
-//   b  embeddings + bottom 3 blocks frozen (tied head: frozen with wte)
-//   c  everything frozen but the final norm and an untied head
-//   d  all base weights frozen, rank-8 LoRA (alpha 8) on attention c_attn and c_proj trains
-//   e  99% of elements frozen by FreezeNet saliency (one forward + backward at initialisation)
+// variant's own. The variants a..e are bench/freeze_variant.hpp's (b: embeddings + bottom 3
+// blocks frozen at this config).
 //
 // Usage: bench_freeze_variants --variant a [--steps 3] [--warmup 1] [--paired]
 // Prints one JSON object: per-step wall ms (and its forward / backward / optimizer phases), the
 // process's peak RSS (VmHWM), the activation arenas' peak, trainable elements, optimizer state
 // bytes, and the FLOP model's count for the variant and for (a) (freeze/flops.hpp). With
 // --paired, (a) and the variant are built in one process and stepped in turns; it prints both
-// step times only (the time ratio free of the shared machine's drift). bench/freeze_variants.sh runs every variant next to
-// PyTorch (bench/freeze_variants_torch.py) and writes bench/results/freeze_variants.json.
+// step times only (the time ratio free of the shared machine's drift). bench/freeze_variants.sh
+// runs every variant next to PyTorch (bench/freeze_variants_torch.py) and writes
+// bench/results/freeze_variants.json.
 #include <thaw/thaw.hpp>
 #include <thaw/freeze/flops.hpp>
 #include <thaw/freeze/freeze.hpp>
 #include <thaw/nn/gpt.hpp>
 #include <thaw/optim/optim.hpp>
+
+#include "freeze_variant.hpp"
 
 #include <omp.h>
 #include <sys/resource.h>
@@ -76,7 +75,7 @@ double millis(clock::time_point a, clock::time_point b) {
 
 // One variant's model, freeze state and optimizer, stepped on the given batch.
 struct variant_run {
-  nn::gpt_config cfg = reference_config();
+  nn::gpt_config cfg;
   std::unique_ptr<nn::gpt<B>> model;
   arena<B> activations;
   std::unique_ptr<nn::context<B>> ctx;
@@ -87,27 +86,10 @@ struct variant_run {
   std::vector<double> ms, forward_ms, backward_ms, optimizer_ms;
 
   variant_run(char variant, tensor_view<const token_t> tokens_, tensor_view<const token_t> targets_)
-      : tokens(tokens_), targets(targets_) {
-    if (variant == 'c') cfg.tied_head = false;
-    if (variant == 'd') cfg.lora_rank = 8;  // lora_alpha 8: scale 1
+      : cfg(bench::variant_config(reference_config(), variant)), tokens(tokens_), targets(targets_) {
     model = std::make_unique<nn::gpt<B>>(cfg, 1);
-    auto& store = model->params();
-    ctx = std::make_unique<nn::context<B>>(nn::context<B>{store, activations});
-    const optim::adamw_cfg opt_cfg{.lr = 3e-4, .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95};
-    if (variant == 'a') {
-      opt = std::make_unique<optim::adamw<B>>(store, opt_cfg);
-    } else if (variant == 'b') {
-      opt = std::make_unique<optim::adamw<B>>(
-          store, group_mask::frozen(store, select::parse("wte.* | wpe.* | blocks[0:3)")), opt_cfg);
-    } else if (variant == 'c') {
-      opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("ln_f.* | lm_head.*")),
-                                              opt_cfg);
-    } else if (variant == 'd') {
-      opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("module(lora)")), opt_cfg);
-    } else {
-      auto policy = freeze::freezenet<B>::by_saliency(store, 0.01, [&] { forward_backward(); });
-      opt = std::make_unique<optim::adamw<B>>(store, policy.mask(), opt_cfg);
-    }
+    ctx = std::make_unique<nn::context<B>>(nn::context<B>{model->params(), activations});
+    opt = bench::variant_optimizer(*model, variant, [&] { forward_backward(); });
   }
 
   void forward_backward() {

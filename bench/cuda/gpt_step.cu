@@ -8,14 +8,9 @@
 // Configs: ref  = the reference GPT (vocab 256, context 256, 6 layers, 6 heads, width 384);
 //          gpt2 = GPT-2 small (vocab 50257, context 1024, 12 layers, 12 heads, width 768).
 // Policies: cuda<fp32> (no TF32), cuda<tf32>, cuda<bf16> (bf16 tensor-core GEMMs, fp32 storage;
-// backend/cuda/precision.cuh). Variants (the freezing benchmark's, bench/freeze_variants.cpp):
-//   a  full training
-//   b  embeddings + bottom half of the blocks frozen (tied head: frozen with wte)
-//   c  everything frozen but the final norm and an untied head
-//   d  all base weights frozen, rank-8 LoRA (alpha 8) on attention c_attn and c_proj trains
-//   e  99% of the elements frozen by FreezeNet saliency (one forward + backward at init)
-// AdamW: lr 3e-4, betas (0.9, 0.95), weight decay 0.1 on matrices (thaw's default: none on
-// norms, biases, embeddings), as bench/freeze_variants.cpp.
+// backend/cuda/precision.cuh). Variants a..e and the AdamW settings: the freezing benchmark's,
+// bench/freeze_variant.hpp (a full; b embeddings + bottom half of the blocks; c only ln_f and
+// an untied head train; d rank-8 LoRA on attention; e 99% frozen by FreezeNet saliency).
 //
 // Prints one JSON object on stdout (progress and errors on stderr): per-step GPU milliseconds
 // (events between consecutive steps, after `warmup` untimed steps), their mean, tokens per
@@ -47,12 +42,10 @@
 
 #include "thaw/backend/cuda.hpp"
 #include "thaw/freeze/flops.hpp"
-#include "thaw/freeze/freezenet.hpp"
 #include "thaw/nn/flops.hpp"
 #include "thaw/nn/gpt.hpp"
-#include "thaw/optim/adamw.hpp"
-#include "thaw/params/mask.hpp"
-#include "thaw/params/select.hpp"
+
+#include "../freeze_variant.hpp"
 
 namespace {
 using namespace thaw;
@@ -116,9 +109,7 @@ std::string json_escape(const std::string& s) {
 
 template <class B>
 int run(const options& o, const cudaDeviceProp& prop) {
-  nn::gpt_config cfg = config_named(o.config);
-  if (o.variant == "c") cfg.tied_head = false;
-  if (o.variant == "d") cfg.lora_rank = 8;  // lora_alpha 8: scale 1
+  const nn::gpt_config cfg = bench::variant_config(config_named(o.config), o.variant[0]);
   const int batch = o.batch, steps_per_seq = cfg.context;
   std::fprintf(stderr, "bench_cuda_gpt_step: %s, config %s, variant %s, batch %d x %d tokens on %s\n", B::name(),
                o.config.c_str(), o.variant.c_str(), batch, steps_per_seq, prop.name);
@@ -143,23 +134,9 @@ int run(const options& o, const cudaDeviceProp& prop) {
     model.backward(ctx);
   };
 
-  const optim::adamw_cfg opt_cfg{.lr = 3e-4, .weight_decay = 0.1, .beta1 = 0.9, .beta2 = 0.95};
-  std::unique_ptr<optim::adamw<B>> opt;
-  if (o.variant == "a") {
-    opt = std::make_unique<optim::adamw<B>>(store, opt_cfg);
-  } else if (o.variant == "b") {
-    const std::string frozen = "wte.* | wpe.* | blocks[0:" + std::to_string(cfg.layers / 2) + ")";
-    opt = std::make_unique<optim::adamw<B>>(store, group_mask::frozen(store, select::parse(frozen)), opt_cfg);
-  } else if (o.variant == "c") {
-    opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("ln_f.* | lm_head.*")),
-                                            opt_cfg);
-  } else if (o.variant == "d") {
-    opt = std::make_unique<optim::adamw<B>>(store, group_mask::training(store, select::parse("module(lora)")), opt_cfg);
-  } else {
+  if (o.variant == "e")
     std::fprintf(stderr, "bench_cuda_gpt_step: FreezeNet saliency (one forward + backward, top 1%% on the host)\n");
-    auto policy = freeze::freezenet<B>::by_saliency(store, 0.01, forward_backward);
-    opt = std::make_unique<optim::adamw<B>>(store, policy.mask(), opt_cfg);
-  }
+  const auto opt = bench::variant_optimizer(model, o.variant[0], forward_backward);
 
   for (int i = 0; i < o.warmup; ++i) {
     forward_backward();
