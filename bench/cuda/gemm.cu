@@ -3,6 +3,8 @@
 // (2048x1536)(1536x384), (2048x384)(384x256). Layouts: nn (A B), nt (x W^T, a linear layer's
 // forward), tn (A^T B, a weight gradient's layout); precisions fp32 (no TF32) and tf32.
 // Names are gemm_<precision>_<layout>/<M>x<K>x<N>, the same as tests/gpu/torch_compare.py's.
+#include <cuda_bf16.h>
+
 #include <string>
 
 #include "cuda_bench.cuh"
@@ -29,6 +31,64 @@ void bench_gemm(benchmark::State& state, gemm_shape s, bool ta, bool tb) {
   });
   thaw::bench::set_tflops(state, 2.0 * m * n * k);
 }
+
+// GPT-2 small's GEMMs (8192 tokens, width 768): c_attn, c_proj, mlp c_fc, mlp c_proj, the head.
+constexpr gemm_shape kGpt2Shapes[] = {
+    {8192, 768, 2304}, {8192, 768, 768}, {8192, 768, 3072}, {8192, 3072, 768}, {8192, 768, 50257}};
+
+__global__ void to_bf16_kernel(__nv_bfloat16* y, const float* x, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    y[i] = __float2bfloat16(x[i]);
+}
+
+/// The ceiling of bf16 storage: cublasGemmEx on bf16 A and B (fp32 C, fp32 compute), row-major
+/// as the backend calls it. What the cuda<bf16> policy (fp32 storage) is measured against.
+void bench_gemm_bf16_storage(benchmark::State& state, gemm_shape s, bool ta, bool tb) {
+  const auto [m, k, n] = s;
+  auto a32 = thaw::bench::random_tensor(m, k, 1);
+  auto b32 = thaw::bench::random_tensor(k, n, 2);
+  thaw::tensor<B> c(thaw::shape{m, n});
+  __nv_bfloat16 *a = nullptr, *b = nullptr;
+  THAW_CUDA_CHECK(cudaMalloc(&a, a32.size() * sizeof(__nv_bfloat16)));
+  THAW_CUDA_CHECK(cudaMalloc(&b, b32.size() * sizeof(__nv_bfloat16)));
+  to_bf16_kernel<<<1024, 256, 0, B::stream()>>>(a, a32.data(), a32.size());
+  to_bf16_kernel<<<1024, 256, 0, B::stream()>>>(b, b32.data(), b32.size());
+  const int lda = ta ? m : k, ldb = tb ? k : n;
+  const float alpha = 1, beta = 0;
+  thaw::bench::time_on_gpu(state, [&] {
+    THAW_CUBLAS_CHECK(cublasGemmEx(B::blas_handle(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n,
+                                   m, k, &alpha, b, CUDA_R_16BF, ldb, a, CUDA_R_16BF, lda, &beta, c.data(),
+                                   CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  });
+  B::synchronize();
+  THAW_CUDA_CHECK(cudaFree(a));
+  THAW_CUDA_CHECK(cudaFree(b));
+  thaw::bench::set_tflops(state, 2.0 * m * n * k);
+}
+
+const bool registered_gpt2 = [] {
+  using thaw::backend::cuda;
+  for (const auto& s : kGpt2Shapes) {
+    const std::string dims = std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
+    struct layout_t {
+      const char* name;
+      bool ta, tb;
+    };
+    for (const layout_t l : {layout_t{"nt", false, true}, layout_t{"nn", false, false}, layout_t{"tn", true, false}}) {
+      const std::string tail = std::string(l.name) + "/" + dims;
+      benchmark::RegisterBenchmark(("gpt2_gemm_tf32_" + tail).c_str(), [s, l](benchmark::State& st) {
+        bench_gemm<cuda<thaw::backend::tf32>>(st, s, l.ta, l.tb);
+      })->UseManualTime()->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("gpt2_gemm_bf16_" + tail).c_str(), [s, l](benchmark::State& st) {
+        bench_gemm<cuda<thaw::backend::bf16>>(st, s, l.ta, l.tb);
+      })->UseManualTime()->Unit(benchmark::kMicrosecond);
+      benchmark::RegisterBenchmark(("gpt2_gemm_bf16storage_" + tail).c_str(), [s, l](benchmark::State& st) {
+        bench_gemm_bf16_storage(st, s, l.ta, l.tb);
+      })->UseManualTime()->Unit(benchmark::kMicrosecond);
+    }
+  }
+  return true;
+}();
 
 const bool registered = [] {
   for (const auto& s : kShapes) {

@@ -3,7 +3,7 @@
 // comparison with PyTorch (tests/gpu/torch_gpt_step.py prints the same fields).
 //
 //   bench_cuda_gpt_step [--config ref|gpt2] [--policy fp32|tf32|bf16] [--variant a|b|c|d|e]
-//                       [--batch 8] [--steps 10] [--warmup 3]
+//                       [--batch 8] [--steps 10] [--warmup 3] [--profile]
 //
 // Configs: ref  = the reference GPT (vocab 256, context 256, 6 layers, 6 heads, width 384);
 //          gpt2 = GPT-2 small (vocab 50257, context 1024, 12 layers, 12 heads, width 768).
@@ -53,12 +53,13 @@ using namespace thaw;
 struct options {
   std::string config = "ref", policy = "bf16", variant = "a";
   int batch = 8, steps = 10, warmup = 3;
+  bool profile = false;  ///< one more step with the op profiler on; the table goes to stderr
 };
 
 int usage(const std::string& why) {
   std::fprintf(stderr,
                "bench_cuda_gpt_step: %s\nusage: bench_cuda_gpt_step [--config ref|gpt2] [--policy fp32|tf32|bf16] "
-               "[--variant a|b|c|d|e] [--batch N] [--steps N] [--warmup N]\n",
+               "[--variant a|b|c|d|e] [--batch N] [--steps N] [--warmup N] [--profile]\n",
                why.c_str());
   return 2;
 }
@@ -105,6 +106,47 @@ std::string json_escape(const std::string& s) {
     else out += ch;
   }
   return out;
+}
+
+/// --profile: one more training step with the CUDA op profiler on (backend/cuda/profile.cuh)
+/// and events between the phases; prints the phases' GPU times, the step's wall time against
+/// the sum of the op times (the rest is the GPU waiting for the host) and the ops, longest
+/// first, on stderr.
+template <class B, class Model, class Store, class Tokens, class Opt>
+void profile_step(Model& model, nn::context<B>& ctx, arena<B>& activations, Store& store, const Tokens& dtokens,
+                  const Tokens& dtargets, Opt& opt) {
+  B::synchronize();
+  B::reset_op_profile();
+  B::profile_ops(true);
+  cudaEvent_t marks[5];
+  for (auto& e : marks) THAW_CUDA_CHECK(cudaEventCreate(&e));
+  THAW_CUDA_CHECK(cudaEventRecord(marks[0], B::stream()));
+  activations.reset();
+  store.zero_grads();
+  auto logits = model.forward(ctx, dtokens.view());
+  THAW_CUDA_CHECK(cudaEventRecord(marks[1], B::stream()));
+  (void)model.loss(ctx, logits, dtargets.view());
+  THAW_CUDA_CHECK(cudaEventRecord(marks[2], B::stream()));
+  model.backward(ctx);
+  THAW_CUDA_CHECK(cudaEventRecord(marks[3], B::stream()));
+  opt.step();
+  THAW_CUDA_CHECK(cudaEventRecord(marks[4], B::stream()));
+  B::synchronize();
+  B::profile_ops(false);
+  float phase[4], wall = 0;
+  for (int i = 0; i < 4; ++i) THAW_CUDA_CHECK(cudaEventElapsedTime(&phase[i], marks[i], marks[i + 1]));
+  THAW_CUDA_CHECK(cudaEventElapsedTime(&wall, marks[0], marks[4]));
+  for (auto& e : marks) THAW_CUDA_CHECK(cudaEventDestroy(e));
+  const auto ops = B::op_profile();
+  double op_sum = 0;
+  for (const auto& op : ops) op_sum += op.ms;
+  std::fprintf(stderr, "profile (%s, one step with events around every op): forward %.2f ms, loss %.2f, backward %.2f, "
+               "optimizer %.2f; step %.2f ms, ops %.2f ms, GPU idle %.2f ms\n",
+               B::name(), phase[0], phase[1], phase[2], phase[3], wall, op_sum, wall - op_sum);
+  std::fprintf(stderr, "  %-44s %6s %9s %6s\n", "op", "calls", "ms", "%");
+  for (const auto& op : ops)
+    std::fprintf(stderr, "  %-44s %6ld %9.3f %5.1f%%\n", op.name.c_str(), op.calls, op.ms, 100.0 * op.ms / wall);
+  B::reset_op_profile();
 }
 
 template <class B>
@@ -166,6 +208,7 @@ int run(const options& o, const cudaDeviceProp& prop) {
   for (auto& e : events) THAW_CUDA_CHECK(cudaEventDestroy(e));
   std::size_t free_bytes = 0, total_bytes = 0;
   THAW_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  if (o.profile) profile_step<B>(model, ctx, activations, store, dtokens, dtargets, *opt);
 
   const double ms_per_step = double(total_ms) / o.steps;
   auto sorted = ms;
@@ -214,6 +257,10 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       usage("the GPU training step of nn::gpt; one JSON object on stdout");
       return 0;
+    }
+    if (a == "--profile") {
+      o.profile = true;
+      continue;
     }
     if (i + 1 >= argc) return usage("missing value after " + a);
     const std::string v = argv[++i];

@@ -138,9 +138,10 @@ struct step_errors {
 /// One training step of gpt<D> against gpt<reference<double>> from D's initial weights.
 template <class D>
 step_errors training_step(const step_tolerances& tol, bool tied_head = true,
-                          const optim::adamw_cfg& opt_cfg = step_optimizer()) {
+                          const optim::adamw_cfg& opt_cfg = step_optimizer(),
+                          const nn::gpt_config& model = small_config()) {
   using R = backend::reference<double>;
-  auto cfg = small_config();
+  auto cfg = model;
   cfg.tied_head = tied_head;
   nn::gpt<D> dev(cfg, 11);
   nn::gpt<R> ref(cfg, 11);

@@ -330,6 +330,26 @@ TEST_CASE("cuda backend: GEMM edge cases and the reference model's shapes", "[cu
                               std::int64_t(k) * n, T(0), bcb.data(), n, std::int64_t(m) * n, 2);
     THAW_REQUIRE_CLOSE(download(bcb), cb, 2e-2);
   }
+  SECTION("bf16: GEMMs on bf16 operand copies (aligned rows) and on fp32 matrices (unaligned), every layout") {
+    using B16 = thaw::backend::cuda<thaw::backend::bf16>;
+    // n = 96 keeps every row a multiple of 8 elements (the copies' path); n = 97 does not.
+    for (const int n : {96, 97})
+      for (const bool ta : {false, true})
+        for (const bool tb : {false, true}) {
+          const int m = 64, k = 256;
+          INFO("n=" << n << " ta=" << ta << " tb=" << tb);
+          const int lda = ta ? m : k, ldb = tb ? k : n;
+          auto a = random_values<T>(std::size_t(m) * k, 24), b = random_values<T>(std::size_t(k) * n, 25);
+          auto c0 = random_values<T>(std::size_t(m) * n, 26);
+          std::vector<double> c(c0.begin(), c0.end());
+          ref::gemm(ta, tb, m, n, k, 0.5, cp(a), lda, cp(b), ldb, 2.0, p(c), n);  // alpha, beta both used
+          auto ba = upload<B>(a), bb = upload<B>(b), bc = upload<B>(c0);
+          B16::gemm(ta, tb, m, n, k, T(0.5), ba.data(), lda, bb.data(), ldb, T(2), bc.data(), n);
+          const double e = thaw::test::relative_error(download(bc), c);
+          if (!ta && !tb) WARN("bf16 GEMM 64x256x" << n << ": relative error " << e);
+          REQUIRE(e <= 2e-2);
+        }
+  }
 }
 
 TEST_CASE("cuda backend: ids outside their range throw at the next synchronising call", "[cuda][errors]") {

@@ -45,3 +45,17 @@ TEST_CASE("cuda gpt: a training step on cuda<bf16> matches reference<double> wit
 TEST_CASE("cuda gpt: freezing the embeddings and the bottom block skips their work on the GPU", "[cuda][gpt][freeze]") {
   check::freezing<backend::cuda<>, backend::reference<float>>();
 }
+
+// Head size 64 takes the fused (FlashAttention-2) attention under the bf16 policy; a context
+// of 100 leaves a partial 64-row tile. Probabilities and score gradients enter their second
+// products as bf16 there (as in PyTorch's bf16 flash attention), on top of the bf16 GEMMs.
+TEST_CASE("cuda gpt: a training step with fused attention (cuda<bf16>, head size 64) matches reference<double>",
+          "[cuda][gpt][bf16][attention]") {
+  REQUIRE(backend::cuda<backend::bf16>::fused_attention(64));
+  REQUIRE_FALSE(backend::cuda<>::fused_attention(64));
+  REQUIRE_FALSE(backend::cuda<backend::bf16>::fused_attention(32));
+  const nn::gpt_config cfg{.vocab = 64, .context = 100, .layers = 2, .heads = 2, .width = 128};
+  const auto e = check::training_step<backend::cuda<backend::bf16>>({.loss = 1e-3, .grads = 6e-2, .weights = 6e-2},
+                                                                    true, check::step_optimizer(), cfg);
+  WARN("cuda-bf16, fused attention: " << e.describe());
+}

@@ -193,6 +193,14 @@ def run_one(torch, GPT, config, policy, variant, args, device_name):
         events[i + 1].record()
     events[-1].synchronize()
     ms = [events[i].elapsed_time(events[i + 1]) for i in range(args.steps)]
+    if args.profile:  # one more step under torch.profiler: the kernels' GPU times, on stderr
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            step()
+            torch.cuda.synchronize()
+        print(f"torch profile ({config} {policy} {variant}, one step):", file=sys.stderr)
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=30, max_name_column_width=70),
+              file=sys.stderr)
     total_ms = events[0].elapsed_time(events[-1])
     ms_per_step = total_ms / args.steps
     flops = training_flops(c, args.batch)
@@ -224,6 +232,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--profile", action="store_true",
+                    help="one more step under torch.profiler; its kernel table goes to stderr")
     args = ap.parse_args()
     configs, policies, variants = (v.split(",") for v in (args.config, args.policy, args.variant))
     for value, allowed, flag in ((configs, CONFIGS, "--config"), (policies, ("fp32", "tf32", "bf16"), "--policy"),

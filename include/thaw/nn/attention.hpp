@@ -9,13 +9,31 @@
 // Heads are never copied out: Q, K and V of head h are strided views into c_attn's output
 // (row stride 3 width, head stride hd), so every product is one strided-batched GEMM over the
 // heads of a sequence.
+//
+// A backend that has fused attention for the head size (fused_attention_backend below; the
+// CUDA backend's bf16 policy, FlashAttention-2, backend/cuda/attention.cuh) runs that instead:
+// the (batch, heads, T, T) probabilities are then never stored, only the heads' output and one
+// log-sum-exp per row, which the backward recomputes the probabilities from.
 #pragma once
 
 #include <cmath>
+#include <concepts>
 
 #include "thaw/nn/lora.hpp"
 
 namespace thaw::nn {
+
+/// A backend with a fused causal attention: B::fused_attention(head_dim) says whether it takes
+/// that head size; attention_forward writes the heads' output (batch, T, C) and the row
+/// log-sum-exp (batch, heads, T) from c_attn's q|k|v (batch, T, 3C); attention_backward writes
+/// d(q|k|v) from the output's gradient.
+template <class B>
+concept fused_attention_backend = requires(typename B::scalar* p, const typename B::scalar* c, int i,
+                                           typename B::scalar s) {
+  { B::fused_attention(i) } -> std::same_as<bool>;
+  B::attention_forward(p, p, c, i, i, i, i, s);
+  B::attention_backward(p, c, c, c, c, i, i, i, i, s);
+};
 
 template <class B>
 class causal_self_attention {
@@ -44,13 +62,24 @@ public:
     steps_ = static_cast<int>(x.shape[1]);
     const int C = cfg_.width, H = cfg_.heads, hd = C / H, Tn = steps_;
     qkv_ = c_attn_.forward(ctx, x);  // (batch, T, 3C)
+    const T scale = T(1) / std::sqrt(T(hd));
+    fused_ = false;
+    if constexpr (fused_attention_backend<B>) {
+      fused_ = B::fused_attention(hd);
+      if (fused_) {
+        // The backward needs the heads' output (its row dot with dO) and the row log-sum-exp.
+        heads_out_ = ctx.activations.template allocate<T>(x.shape);
+        row_lse_ = ctx.activations.template allocate<T>(std::size_t(batch_) * H * Tn);
+        B::attention_forward(heads_out_.data, row_lse_, qkv_.data, batch_, Tn, H, hd, scale);
+        return c_proj_.forward(ctx, heads_out_);
+      }
+    }
     probs_ = ctx.activations.template allocate<T>(std::size_t(batch_) * H * Tn * Tn);  // (b, h, T, T)
     // Heads side by side: (batch, T, C). Only c_proj reads them; transient (ctx.scratch) when
     // c_proj's backward does not need its input.
     arena<B>* transient = c_proj_.needs_input(ctx.params) ? nullptr : ctx.scratch;
     const auto mark = transient ? transient->mark() : typename arena<B>::marker{};
     auto y = allocate_output(ctx, transient, x.shape);
-    const T scale = T(1) / std::sqrt(T(hd));
     for (int b = 0; b < batch_; ++b) {
       const T* q = qkv_.data + std::size_t(b) * Tn * 3 * C;
       T* p = probs_ + std::size_t(b) * H * Tn * Tn;
@@ -74,6 +103,13 @@ public:
     const int C = cfg_.width, H = cfg_.heads, hd = C / H, Tn = steps_;
     const T scale = T(1) / std::sqrt(T(hd));
     auto dqkv = ctx.activations.template allocate<T>(qkv_.shape);
+    if constexpr (fused_attention_backend<B>) {
+      if (fused_) {
+        B::attention_backward(dqkv.data, dheads.data, qkv_.data, heads_out_.data, row_lse_, batch_, Tn, H, hd,
+                              scale);
+        return c_attn_.backward(ctx, dqkv, n);
+      }
+    }
     auto dprobs = ctx.activations.template allocate<T>(std::size_t(H) * Tn * Tn);  // one sequence
     for (int b = 0; b < batch_; ++b) {
       const T* q = qkv_.data + std::size_t(b) * Tn * 3 * C;
@@ -121,7 +157,10 @@ private:
   lora_linear<B> c_attn_, c_proj_;
   int batch_ = 0, steps_ = 0;
   tensor_view<T> qkv_{};
-  T* probs_ = nullptr;
+  T* probs_ = nullptr;           // materialised path: (batch, heads, T, T) probabilities
+  bool fused_ = false;           // fused path: the heads' output and the row log-sum-exp instead
+  tensor_view<T> heads_out_{};
+  T* row_lse_ = nullptr;
 };
 
 }  // namespace thaw::nn

@@ -3,11 +3,23 @@
 // C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T: cuBLAS is called with the operands
 // swapped (B first), m and n swapped, and the same transpose flags and leading dimensions.
 // k == 0 (no products) is handled here as C = beta * C, so cuBLAS never sees it.
+//
+// bf16 operands (policies with gemm_bf16_operands, cuda<bf16>): cuBLAS's bf16 compute type on
+// fp32 matrices (CUBLAS_COMPUTE_32F_FAST_16BF) ran no faster than TF32 on the H200 (measured:
+// 8192x768x3072 in 125 us either way; its error equals TF32's), while a GEMM on bf16 matrices
+// runs at 500-600 TFLOP/s. So under that policy a plain GEMM first rounds A and B to bf16
+// copies (one memory-bound pass each, a fraction of the GEMM's time) with 16-byte aligned
+// rows, and multiplies those into the fp32 C, through an aligned scratch C when C's own rows
+// are not aligned (GPT-2's logits: 50257 wide, where cuBLAS measured 4.9 ms against ~1.3 ms
+// aligned). Strided-batched GEMMs (the materialised attention, for head sizes the fused kernel
+// does not take) keep the fp32-matrix path.
 #pragma once
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -30,12 +42,80 @@ void scale_matrices(T* c, int m, int n, int ldc, std::int64_t stride_c, int batc
   check_launch("gemm (k == 0: C = beta C)");
 }
 
+/// dst (rows x cols, leading dimension dst_ld) = src (leading dimension ld) rounded to bf16;
+/// blocks stride over rows (y) and columns (x, in fours when `vectorised`).
+template <class T>
+__global__ void to_bf16_kernel(__nv_bfloat16* __restrict__ dst, int dst_ld, const T* __restrict__ src, int ld, int rows,
+                               int cols, bool vectorised) {
+  for (int r = blockIdx.y; r < rows; r += gridDim.y) {
+    const T* in = src + std::size_t(r) * ld;
+    __nv_bfloat16* out = dst + std::size_t(r) * dst_ld;
+    if (vectorised) {  // cols, ld and dst_ld multiples of 4; src 16-byte aligned
+      for (int c = 4 * (blockIdx.x * blockDim.x + threadIdx.x); c < cols; c += 4 * gridDim.x * blockDim.x) {
+        const float4 v = *reinterpret_cast<const float4*>(in + c);
+        auto* o = reinterpret_cast<__nv_bfloat162*>(out + c);
+        o[0] = __floats2bfloat162_rn(v.x, v.y);
+        o[1] = __floats2bfloat162_rn(v.z, v.w);
+      }
+    } else {
+      for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += gridDim.x * blockDim.x)
+        out[c] = __float2bfloat16_rn(static_cast<float>(in[c]));
+    }
+  }
+}
+
+inline int round_up(int x, int to) { return (x + to - 1) / to * to; }
+
+/// A bf16 copy of a rows x cols matrix (leading dimension ld) into `buffer`, a scratch buffer
+/// of the context, with leading dimension round_up(cols, 8): 16-byte aligned rows, whatever
+/// the source's.
+template <class T>
+const __nv_bfloat16* bf16_copy(scratch_buffer& buffer, const T* src, int rows, int cols, int ld) {
+  const int dst_ld = round_up(cols, 8);
+  auto* dst = static_cast<__nv_bfloat16*>(scratch(buffer, std::size_t(rows) * dst_ld * sizeof(__nv_bfloat16)));
+  const bool vectorised = cols % 4 == 0 && ld % 4 == 0 && aligned_to(src, 16);
+  const int units = vectorised ? cols / 4 : cols;
+  const dim3 grid(unsigned(std::min((units + kMapThreads - 1) / kMapThreads, 1024)), unsigned(std::min(rows, 65535)));
+  to_bf16_kernel<<<grid, kMapThreads, 0, ctx().stream>>>(dst, dst_ld, src, ld, rows, cols, vectorised);
+  check_launch("gemm (bf16 operand copy)");
+  return dst;
+}
+
+/// C = alpha op(A) op(B) + beta C on bf16 copies of A and B (the bf16 policy; see the top of
+/// this file). A C whose rows are not 16-byte aligned (GPT-2's logits, 50257 wide) is computed
+/// in an aligned scratch matrix and copied into place.
+template <class T>
+void gemm_bf16_operands(bool ta, bool tb, int m, int n, int k, float alpha, const T* a, int lda, const T* b, int ldb,
+                        float beta, T* c, int ldc) {
+  static_assert(sizeof(T) == 4, "bf16 operand copies multiply into an fp32 C");
+  context& cx = ctx();
+  const int a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+  const __nv_bfloat16* a16 = bf16_copy(cx.gemm_a, a, a_rows, a_cols, lda);
+  const __nv_bfloat16* b16 = bf16_copy(cx.gemm_b, b, b_rows, b_cols, ldb);
+  const bool c_aligned = ldc % 4 == 0 && aligned_to(c, 16);
+  const int c_ld = c_aligned ? ldc : round_up(n, 4);
+  T* c_out = c;
+  if (!c_aligned) {
+    c_out = static_cast<T*>(scratch(cx.gemm_c, std::size_t(m) * c_ld * sizeof(T)));
+    if (beta != 0.0f)
+      THAW_CUDA_CHECK(cudaMemcpy2DAsync(c_out, std::size_t(c_ld) * sizeof(T), c, std::size_t(ldc) * sizeof(T),
+                                        std::size_t(n) * sizeof(T), m, cudaMemcpyDeviceToDevice, cx.stream));
+  }
+  THAW_CUBLAS_CHECK(cublasGemmEx(cx.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k,
+                                 &alpha, b16, CUDA_R_16BF, round_up(b_cols, 8), a16, CUDA_R_16BF, round_up(a_cols, 8),
+                                 &beta, c_out, CUDA_R_32F, c_ld, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  if (!c_aligned)
+    THAW_CUDA_CHECK(cudaMemcpy2DAsync(c, std::size_t(ldc) * sizeof(T), c_out, std::size_t(c_ld) * sizeof(T),
+                                      std::size_t(n) * sizeof(T), m, cudaMemcpyDeviceToDevice, cx.stream));
+}
+
 template <class P, class T>
 void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const T* a, int lda, const T* b, int ldb,
           float beta, T* c, int ldc) {
   check_gemm_shape("gemm", m, n, k, 1);
   if (m == 0 || n == 0) return;
   if (k == 0) return scale_matrices(c, m, n, ldc, 0, 1, beta);
+  if constexpr (P::gemm_bf16_operands) return gemm_bf16_operands(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   THAW_CUBLAS_CHECK(cublasGemmEx(ctx().blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                  n, m, k, &alpha, b, P::blas_type, ldb, a, P::blas_type, lda, &beta, c,
                                  P::blas_type, ldc, P::blas_compute, CUBLAS_GEMM_DEFAULT));

@@ -28,6 +28,9 @@ namespace thaw::backend {
 
 struct fp32 {
   using scalar = float;
+  // Attention materialises its probabilities (fp32 / TF32 products, exact softmax).
+  static constexpr bool fused_attention = false;
+  static constexpr bool gemm_bf16_operands = false;
   using compute = float;
   static constexpr const char* name = "fp32";
   static constexpr const char* backend_name = "cuda";
@@ -37,6 +40,9 @@ struct fp32 {
 
 struct tf32 {
   using scalar = float;
+  // Attention materialises its probabilities (fp32 / TF32 products, exact softmax).
+  static constexpr bool fused_attention = false;
+  static constexpr bool gemm_bf16_operands = false;
   using compute = float;
   static constexpr const char* name = "tf32";
   static constexpr const char* backend_name = "cuda-tf32";
@@ -46,6 +52,10 @@ struct tf32 {
 
 struct bf16 {
   using scalar = float;
+  // Fused (FlashAttention-2) causal attention with bf16 tensor-core products (cuda/attention.cuh).
+  static constexpr bool fused_attention = true;
+  // GEMMs with aligned rows multiply bf16 copies of their operands (cuda/gemm.cuh).
+  static constexpr bool gemm_bf16_operands = true;
   using compute = float;
   static constexpr const char* name = "bf16";
   static constexpr const char* backend_name = "cuda-bf16";
