@@ -6,10 +6,13 @@
 // only the output and the log-sum-exp of each row. The backward recomputes the probabilities
 // from the log-sum-exp.
 //
-// Tensor cores through mma.sync.m16n8k16 (bf16 inputs, fp32 accumulation): Q, K, V, dO (fp32
-// in memory, as thaw's storage is) are rounded to bf16 as they are staged into shared memory or
-// registers, and the probabilities P and score gradients dS are rounded to bf16 as they enter
-// the second product, exactly where PyTorch's bf16 flash attention rounds. Softmax statistics,
+// Tensor cores through mma.sync.m16n8k16 (bf16 inputs, fp32 accumulation). Q, K, V and dO (fp32
+// in memory, as thaw's storage is) are first split into per-head bf16 copies, [batch x head]
+// [T padded to 64][64] and, where a product needs the other orientation, transposed
+// [batch x head][64][T padded] (split_heads_kernel), so that the kernels stream 64 x 64 tiles
+// into shared memory with cp.async, the next tile loading while the current one is multiplied.
+// The probabilities P and score gradients dS are rounded to bf16 as they enter the second
+// product, exactly where PyTorch's bf16 flash attention rounds. Softmax statistics,
 // accumulators and every output stay fp32.
 //
 // Layout: q|k|v rows of width 3C as nn::causal_self_attention's c_attn writes them (head h of
@@ -17,6 +20,7 @@
 // width C. Head size 64 only (GPT-2's); other sizes use the materialised path.
 //
 // Kernels (128 threads, 4 warps; a warp owns 16 rows of a 64-row tile):
+//   split_heads    fp32 rows -> the bf16 per-head copies (zero beyond T).
 //   forward        grid (query tiles, batch x heads): O and the row log-sum-exp.
 //   backward_dkdv  grid (key tiles, batch x heads): dK, dV of a key tile over the query tiles
 //                  at or after it (each key is written by one block: no atomics).
@@ -41,13 +45,16 @@ inline constexpr int kHead = 64;     // head size
 inline constexpr int kTile = 64;     // rows of a query tile and of a key tile
 inline constexpr int kThreads = 128;  // 4 warps x 16 rows
 inline constexpr int kStride = kTile + 8;  // shared-memory row stride in bf16 (no bank conflicts)
+inline constexpr int kTileElems = kTile * kStride;
 inline constexpr float kLog2e = 1.4426950408889634f;
 inline constexpr float kLn2 = 0.6931471805599453f;
+using bf16_t = __nv_bfloat16;
 
 /// Attention problem geometry (row strides in floats).
 struct geometry {
   int batch, steps, heads, width;  // width = C = heads * 64
   float scale;                     // 1 / sqrt(64) usually
+  int padded;                      // steps rounded up to a multiple of 64: the copies' length
 };
 
 __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
@@ -64,61 +71,51 @@ __device__ __forceinline__ void mma(float (&d)[4], const std::uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-/// The 32-bit word holding elements [col, col + 1] of row `row` of a bf16 tile in shared memory.
-__device__ __forceinline__ std::uint32_t word(const __nv_bfloat16* tile, int row, int col) {
-  return *reinterpret_cast<const std::uint32_t*>(tile + row * kStride + col);
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+  const auto address = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(address), "l"(gmem));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int Pending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
 }
 
-/// Stages 64 rows x 64 columns of fp32 (row r at src + r * ld; rows >= valid_rows read as 0)
-/// into shared memory as bf16: tile[r][c] (transpose = false) or tile[c][r] (true).
-__device__ __forceinline__ void stage(__nv_bfloat16* tile, const float* src, int ld, int valid_rows,
-                                      bool transpose) {
-  for (int i = threadIdx.x; i < kTile * kHead / 4; i += kThreads) {
-    const int r = i / (kHead / 4), c = (i % (kHead / 4)) * 4;
-    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
-    if (r < valid_rows) v = *reinterpret_cast<const float4*>(src + std::size_t(r) * ld + c);
-    if (!transpose) {
-      auto* dst = reinterpret_cast<std::uint32_t*>(tile + r * kStride + c);
-      dst[0] = pack_bf16(v.x, v.y);
-      dst[1] = pack_bf16(v.z, v.w);
-    } else {
-      tile[(c + 0) * kStride + r] = __float2bfloat16_rn(v.x);
-      tile[(c + 1) * kStride + r] = __float2bfloat16_rn(v.y);
-      tile[(c + 2) * kStride + r] = __float2bfloat16_rn(v.z);
-      tile[(c + 3) * kStride + r] = __float2bfloat16_rn(v.w);
-    }
+/// Starts copying a 64 x 64 bf16 tile (row r at src + r * src_ld) into shared memory.
+__device__ __forceinline__ void load_tile_async(bf16_t* tile, const bf16_t* src, std::size_t src_ld) {
+  for (int i = threadIdx.x; i < kTile * 8; i += kThreads) {  // 8 chunks of 16 bytes per row
+    const int r = i / 8, chunk = i % 8;
+    cp_async16(tile + r * kStride + chunk * 8, src + r * src_ld + chunk * 8);
   }
 }
 
+/// The 32-bit word holding elements [col, col + 1] of row `row` of a bf16 tile (row stride `ld`).
+__device__ __forceinline__ std::uint32_t word(const bf16_t* tile, int row, int col, int ld = kStride) {
+  return *reinterpret_cast<const std::uint32_t*>(tile + row * ld + col);
+}
+
 /// A-operand fragments (16 rows x 64 columns, as 4 k-chunks of 16) of rows [row0, row0 + 16)
-/// read straight from global fp32 memory (rows >= steps read as 0).
-__device__ __forceinline__ void load_rows(std::uint32_t (&a)[4][4], const float* base, int ld, int row0, int steps) {
+/// of a per-head bf16 copy ([padded rows][64]).
+__device__ __forceinline__ void load_rows(std::uint32_t (&a)[4][4], const bf16_t* head, int row0) {
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const int r0 = row0 + g, r1 = row0 + g + 8;
+  const bf16_t* rows = head + std::size_t(row0) * kHead;
   for (int kc = 0; kc < 4; ++kc) {
     const int c = kc * 16 + 2 * t;
-    float2 x00 = make_float2(0.f, 0.f), x10 = x00, x01 = x00, x11 = x00;
-    if (r0 < steps) {
-      x00 = *reinterpret_cast<const float2*>(base + std::size_t(r0) * ld + c);
-      x01 = *reinterpret_cast<const float2*>(base + std::size_t(r0) * ld + c + 8);
-    }
-    if (r1 < steps) {
-      x10 = *reinterpret_cast<const float2*>(base + std::size_t(r1) * ld + c);
-      x11 = *reinterpret_cast<const float2*>(base + std::size_t(r1) * ld + c + 8);
-    }
-    a[kc][0] = pack_bf16(x00.x, x00.y);
-    a[kc][1] = pack_bf16(x10.x, x10.y);
-    a[kc][2] = pack_bf16(x01.x, x01.y);
-    a[kc][3] = pack_bf16(x11.x, x11.y);
+    a[kc][0] = word(rows, g, c, kHead);
+    a[kc][1] = word(rows, g + 8, c, kHead);
+    a[kc][2] = word(rows, g, c + 8, kHead);
+    a[kc][3] = word(rows, g + 8, c + 8, kHead);
   }
 }
 
 /// acc[n] (16 x 8 tiles n = 0..7, a 16 x 64 block) += a (16 x 64) * tile^T, tile in shared
 /// memory as [64 rows of the result's columns][64 k].
 __device__ __forceinline__ void mma_rows_by_tile(float (&acc)[8][4], const std::uint32_t (&a)[4][4],
-                                                 const __nv_bfloat16* tile) {
+                                                 const bf16_t* tile) {
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
   for (int n = 0; n < 8; ++n)
+#pragma unroll
     for (int kc = 0; kc < 4; ++kc)
       mma(acc[n], a[kc], word(tile, n * 8 + g, kc * 16 + 2 * t), word(tile, n * 8 + g, kc * 16 + 2 * t + 8));
 }
@@ -126,19 +123,23 @@ __device__ __forceinline__ void mma_rows_by_tile(float (&acc)[8][4], const std::
 /// acc[n] += p (16 x 64, given as the fp32 accumulator fragments of a previous product, which
 /// have the A layout once paired) * tile^T, tile in shared memory as [64 result columns][64 k].
 __device__ __forceinline__ void mma_fragments_by_tile(float (&acc)[8][4], const float (&p)[8][4],
-                                                      const __nv_bfloat16* tile) {
+                                                      const bf16_t* tile) {
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
   for (int kc = 0; kc < 4; ++kc) {
     const std::uint32_t a[4] = {pack_bf16(p[2 * kc][0], p[2 * kc][1]), pack_bf16(p[2 * kc][2], p[2 * kc][3]),
                                 pack_bf16(p[2 * kc + 1][0], p[2 * kc + 1][1]),
                                 pack_bf16(p[2 * kc + 1][2], p[2 * kc + 1][3])};
+#pragma unroll
     for (int n = 0; n < 8; ++n)
       mma(acc[n], a, word(tile, n * 8 + g, kc * 16 + 2 * t), word(tile, n * 8 + g, kc * 16 + 2 * t + 8));
   }
 }
 
 __device__ __forceinline__ void zero(float (&acc)[8][4]) {
+#pragma unroll
   for (int n = 0; n < 8; ++n)
+#pragma unroll
     for (int i = 0; i < 4; ++i) acc[n][i] = 0.f;
 }
 
@@ -165,43 +166,95 @@ __device__ __forceinline__ float quad_sum(float v) {
   return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
+// Kernels are templates (on the head size, which must be kHead) so that this header can be
+// included by several translation units of one program.
+
+// ---- per-head bf16 copies ------------------------------------------------------------------------
+/// Block (tile, b x h): rows [64 tile, 64 tile + 64) of head h's 64 columns of src (row stride
+/// ld, first column col0 + 64 h) into rows_out ([bh][padded][64]) and / or, transposed, into
+/// cols_out ([bh][64][padded]); zero beyond `steps`.
+template <int Head>
+__global__ void __launch_bounds__(kThreads) split_heads_kernel(bf16_t* __restrict__ rows_out, bf16_t* __restrict__ cols_out,
+                                                               const float* __restrict__ src, int ld, int col0,
+                                                               geometry geo) {
+  static_assert(Head == kHead);
+  __shared__ __align__(16) bf16_t tile[kTileElems];
+  const int row0 = blockIdx.x * kTile, bh = blockIdx.y, b = bh / geo.heads, h = bh % geo.heads;
+  const float* base = src + std::size_t(b) * geo.steps * ld + col0 + h * kHead;
+  for (int i = threadIdx.x; i < kTile * kHead / 4; i += kThreads) {
+    const int r = i / (kHead / 4), c = (i % (kHead / 4)) * 4;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (row0 + r < geo.steps) v = *reinterpret_cast<const float4*>(base + std::size_t(row0 + r) * ld + c);
+    auto* dst = reinterpret_cast<std::uint32_t*>(tile + r * kStride + c);
+    dst[0] = pack_bf16(v.x, v.y);
+    dst[1] = pack_bf16(v.z, v.w);
+  }
+  __syncthreads();
+  if (rows_out) {
+    bf16_t* out = rows_out + (std::size_t(bh) * geo.padded + row0) * kHead;
+    for (int i = threadIdx.x; i < kTile * 8; i += kThreads) {
+      const int r = i / 8, chunk = i % 8;
+      *reinterpret_cast<uint4*>(out + r * kHead + chunk * 8) = *reinterpret_cast<const uint4*>(tile + r * kStride + chunk * 8);
+    }
+  }
+  if (cols_out) {
+    bf16_t* out = cols_out + std::size_t(bh) * kHead * geo.padded + row0;
+    for (int i = threadIdx.x; i < kHead * kTile / 2; i += kThreads) {
+      const int d = i / (kTile / 2), j = (i % (kTile / 2)) * 2;
+      __nv_bfloat162 pair;
+      pair.x = tile[j * kStride + d];
+      pair.y = tile[(j + 1) * kStride + d];
+      *reinterpret_cast<__nv_bfloat162*>(out + std::size_t(d) * geo.padded + j) = pair;
+    }
+  }
+}
+
 // ---- forward ------------------------------------------------------------------------------------
-// Kernels are templates (on the head size) so that the header can be included by several
-// translation units of one program.
 template <int Head>
 __global__ void __launch_bounds__(kThreads) forward_kernel(float* __restrict__ out, float* __restrict__ lse,
-                                                           const float* __restrict__ qkv, geometry geo) {
-  __shared__ __align__(16) __nv_bfloat16 k_tile[kTile * kStride];   // [key][dim]
-  __shared__ __align__(16) __nv_bfloat16 vt_tile[kHead * kStride];  // [dim][key]
-  const int tiles = (geo.steps + kTile - 1) / kTile;
+                                                           const bf16_t* __restrict__ q16, const bf16_t* __restrict__ k16,
+                                                           const bf16_t* __restrict__ vt16, geometry geo) {
+  static_assert(Head == kHead);
+  __shared__ __align__(16) bf16_t k_tile[2][kTileElems];   // [key][dim]
+  __shared__ __align__(16) bf16_t vt_tile[2][kTileElems];  // [dim][key]
+  const int tiles = geo.padded / kTile;
   const int qt = tiles - 1 - int(blockIdx.x);  // the longest (last) query tiles first
   const int bh = blockIdx.y, b = bh / geo.heads, h = bh % geo.heads;
-  const int C = geo.width, ld = 3 * C;
-  const float* q = qkv + std::size_t(b) * geo.steps * ld + h * kHead;
-  const float* k = q + C;
-  const float* v = q + 2 * C;
+  const std::size_t head = std::size_t(bh) * geo.padded * kHead;
+  const bf16_t* k = k16 + head;
+  const bf16_t* vt = vt16 + head;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int row0 = qt * kTile + warp * 16;
   const int r0 = row0 + g, r1 = row0 + g + 8;
   const float scale_log2 = geo.scale * kLog2e;
 
+  load_tile_async(k_tile[0], k, kHead);
+  load_tile_async(vt_tile[0], vt, geo.padded);
+  cp_async_commit();
   std::uint32_t qa[4][4];
-  load_rows(qa, q, ld, row0, geo.steps);
+  load_rows(qa, q16 + head, row0);
   float o[8][4];
   zero(o);
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
 
   for (int kt = 0; kt <= qt; ++kt) {
-    const int key0 = kt * kTile;
-    __syncthreads();  // the previous tile's readers are done
-    stage(k_tile, k + std::size_t(key0) * ld, ld, geo.steps - key0, false);
-    stage(vt_tile, v + std::size_t(key0) * ld, ld, geo.steps - key0, true);
+    const int buf = kt & 1, key0 = kt * kTile;
+    if (kt < qt) {  // the next tile loads while this one is multiplied
+      load_tile_async(k_tile[buf ^ 1], k + std::size_t(key0 + kTile) * kHead, kHead);
+      load_tile_async(vt_tile[buf ^ 1], vt + key0 + kTile, geo.padded);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
     float s[8][4];
     zero(s);
-    mma_rows_by_tile(s, qa, k_tile);
+    mma_rows_by_tile(s, qa, k_tile[buf]);
     float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
     for (int n = 0; n < 8; ++n)
+#pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int key = key0 + n * 8 + 2 * t + (i & 1), row = i < 2 ? r0 : r1;
         s[n][i] = (key <= row && key < geo.steps) ? s[n][i] * scale_log2 : -INFINITY;
@@ -215,6 +268,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* __restrict__ o
     m0 = new0;
     m1 = new1;
     float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
     for (int n = 0; n < 8; ++n) {
       s[n][0] = exp2f(s[n][0] - base0);
       s[n][1] = exp2f(s[n][1] - base0);
@@ -229,11 +283,13 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* __restrict__ o
     }
     l0 = l0 * alpha0 + sum0;  // this thread's share of the row sum; the quad adds them at the end
     l1 = l1 * alpha1 + sum1;
-    mma_fragments_by_tile(o, s, vt_tile);
+    mma_fragments_by_tile(o, s, vt_tile[buf]);
+    __syncthreads();  // every warp is done with this buffer before the next-but-one tile fills it
   }
   l0 = quad_sum(l0);
   l1 = quad_sum(l1);
-  store_rows(out + std::size_t(b) * geo.steps * C + h * kHead, C, row0, geo.steps, o, 1.f / l0, 1.f / l1);
+  store_rows(out + std::size_t(b) * geo.steps * geo.width + h * kHead, geo.width, row0, geo.steps, o, 1.f / l0,
+             1.f / l1);
   if (t == 0) {
     float* row_lse = lse + std::size_t(bh) * geo.steps;
     if (r0 < geo.steps) row_lse[r0] = (m0 + log2f(l0)) * kLn2;
@@ -246,6 +302,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* __restrict__ o
 template <int Head>
 __global__ void row_dot_kernel(float* __restrict__ d, const float* __restrict__ dout, const float* __restrict__ out,
                                geometry geo) {
+  static_assert(Head == kHead);
   const std::size_t rows = std::size_t(geo.batch) * geo.heads * geo.steps;
   const std::size_t warp = (std::size_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
@@ -260,90 +317,107 @@ __global__ void row_dot_kernel(float* __restrict__ d, const float* __restrict__ 
   if (lane == 0) d[bh * geo.steps + row] = sum;
 }
 
+/// The per-head bf16 copies the backward reads.
+struct backward_operands {
+  const bf16_t *q, *qt, *k, *kt, *v, *dout, *doutt;  // rows [bh][padded][64]; *t: [bh][64][padded]
+};
+
+inline constexpr int kDkdvSmem = 8 * kTileElems * int(sizeof(bf16_t)) + 4 * kTile * int(sizeof(float));
+inline constexpr int kDqSmem = 6 * kTileElems * int(sizeof(bf16_t));
+
 /// dK, dV of one 64-key tile: each warp's 16 keys are the rows of S^T = K Q^T and of
-/// dP^T = V dO^T; dV += P^T dO and dK += dS^T Q.
+/// dP^T = V dO^T; dV += P^T dO and dK += dS^T Q. Shared memory (dynamic, kDkdvSmem): Q, Q^T,
+/// dO, dO^T tiles, two of each, and the query tiles' log-sum-exp and D.
 template <int Head>
-__global__ void __launch_bounds__(kThreads) backward_dkdv_kernel(float* __restrict__ dqkv, const float* __restrict__ qkv,
-                                                                 const float* __restrict__ dout,
+__global__ void __launch_bounds__(kThreads) backward_dkdv_kernel(float* __restrict__ dqkv, backward_operands in,
                                                                  const float* __restrict__ lse,
                                                                  const float* __restrict__ dterm, geometry geo) {
-  __shared__ __align__(16) __nv_bfloat16 q_tile[kTile * kStride];    // [query][dim]
-  __shared__ __align__(16) __nv_bfloat16 qt_tile[kHead * kStride];   // [dim][query]
-  __shared__ __align__(16) __nv_bfloat16 do_tile[kTile * kStride];   // [query][dim]
-  __shared__ __align__(16) __nv_bfloat16 dot_tile[kHead * kStride];  // [dim][query]
-  __shared__ float lse_tile[kTile], d_tile[kTile];
-  const int tiles = (geo.steps + kTile - 1) / kTile;
+  static_assert(Head == kHead);
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16_t* tiles = reinterpret_cast<bf16_t*>(smem);  // [buffer][q, q^T, dO, dO^T]
+  float* stats = reinterpret_cast<float*>(tiles + 8 * kTileElems);  // [buffer][lse, D][64]
+  auto tile = [&](int buf, int which) { return tiles + (buf * 4 + which) * kTileElems; };
+  const int tiles_n = geo.padded / kTile;
   const int kt = int(blockIdx.x);  // key tile; the first ones have the most query tiles
   const int bh = blockIdx.y, b = bh / geo.heads, h = bh % geo.heads;
-  const int C = geo.width, ld = 3 * C;
-  const float* q = qkv + std::size_t(b) * geo.steps * ld + h * kHead;
-  const float* k = q + C;
-  const float* v = q + 2 * C;
-  const float* dout_b = dout + std::size_t(b) * geo.steps * C + h * kHead;
+  const std::size_t head = std::size_t(bh) * geo.padded * kHead;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int key_row0 = kt * kTile + warp * 16;
   const int key0 = key_row0 + g, key1 = key_row0 + g + 8;
   const float scale_log2 = geo.scale * kLog2e;
 
+  auto load = [&](int buf, int qt) {
+    const int query0 = qt * kTile;
+    load_tile_async(tile(buf, 0), in.q + head + std::size_t(query0) * kHead, kHead);
+    load_tile_async(tile(buf, 1), in.qt + head + query0, geo.padded);
+    load_tile_async(tile(buf, 2), in.dout + head + std::size_t(query0) * kHead, kHead);
+    load_tile_async(tile(buf, 3), in.doutt + head + query0, geo.padded);
+    cp_async_commit();
+    if (threadIdx.x < kTile) {  // this buffer's previous readers finished before the last barrier
+      const int query = query0 + threadIdx.x;
+      const bool inside = query < geo.steps;
+      stats[buf * 2 * kTile + threadIdx.x] = inside ? lse[std::size_t(bh) * geo.steps + query] * kLog2e : 0.f;
+      stats[(buf * 2 + 1) * kTile + threadIdx.x] = inside ? dterm[std::size_t(bh) * geo.steps + query] : 0.f;
+    }
+  };
+
+  load(0, kt);
   std::uint32_t ka[4][4], va[4][4];
-  load_rows(ka, k, ld, key_row0, geo.steps);
-  load_rows(va, v, ld, key_row0, geo.steps);
+  load_rows(ka, in.k + head, key_row0);
+  load_rows(va, in.v + head, key_row0);
   float dk[8][4], dv[8][4];
   zero(dk);
   zero(dv);
 
-  for (int qt = kt; qt < tiles; ++qt) {
-    const int query0 = qt * kTile;
-    __syncthreads();
-    stage(q_tile, q + std::size_t(query0) * ld, ld, geo.steps - query0, false);
-    stage(qt_tile, q + std::size_t(query0) * ld, ld, geo.steps - query0, true);
-    stage(do_tile, dout_b + std::size_t(query0) * C, C, geo.steps - query0, false);
-    stage(dot_tile, dout_b + std::size_t(query0) * C, C, geo.steps - query0, true);
-    if (threadIdx.x < kTile) {
-      const int query = query0 + threadIdx.x;
-      const bool in = query < geo.steps;
-      lse_tile[threadIdx.x] = in ? lse[std::size_t(bh) * geo.steps + query] * kLog2e : 0.f;
-      d_tile[threadIdx.x] = in ? dterm[std::size_t(bh) * geo.steps + query] : 0.f;
+  for (int qt = kt; qt < tiles_n; ++qt) {
+    const int buf = (qt - kt) & 1, query0 = qt * kTile;
+    if (qt + 1 < tiles_n) {
+      load(buf ^ 1, qt + 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
     }
     __syncthreads();
+    const float* lse_tile = stats + buf * 2 * kTile;
+    const float* d_tile = lse_tile + kTile;
     float p[8][4], ds[8][4];  // P^T and then dS^T, 16 keys x 64 queries
     zero(p);
     zero(ds);
-    mma_rows_by_tile(p, ka, q_tile);   // S^T = K Q^T
-    mma_rows_by_tile(ds, va, do_tile);  // dP^T = V dO^T
+    mma_rows_by_tile(p, ka, tile(buf, 0));   // S^T = K Q^T
+    mma_rows_by_tile(ds, va, tile(buf, 2));  // dP^T = V dO^T
+#pragma unroll
     for (int n = 0; n < 8; ++n)
+#pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int col = n * 8 + 2 * t + (i & 1), query = query0 + col, key = i < 2 ? key0 : key1;
-        const bool valid = key <= query && query < geo.steps && key < geo.steps;
+        const bool valid = key <= query && query < geo.steps;
         p[n][i] = valid ? exp2f(p[n][i] * scale_log2 - lse_tile[col]) : 0.f;
         ds[n][i] = p[n][i] * (ds[n][i] - d_tile[col]);
       }
-    mma_fragments_by_tile(dv, p, dot_tile);  // dV += P^T dO
-    mma_fragments_by_tile(dk, ds, qt_tile);  // dK += dS^T Q
+    mma_fragments_by_tile(dv, p, tile(buf, 3));   // dV += P^T dO
+    mma_fragments_by_tile(dk, ds, tile(buf, 1));  // dK += dS^T Q
+    __syncthreads();
   }
-  float* dk_out = dqkv + std::size_t(b) * geo.steps * ld + C + h * kHead;
+  const int ld = 3 * geo.width;
+  float* dk_out = dqkv + std::size_t(b) * geo.steps * ld + geo.width + h * kHead;
   store_rows(dk_out, ld, key_row0, geo.steps, dk, geo.scale, geo.scale);
-  store_rows(dk_out + C, ld, key_row0, geo.steps, dv, 1.f, 1.f);
+  store_rows(dk_out + geo.width, ld, key_row0, geo.steps, dv, 1.f, 1.f);
 }
 
 /// dQ of one 64-query tile: each warp's 16 queries are the rows of S = Q K^T and dP = dO V^T;
-/// dQ += dS K.
+/// dQ += dS K. Shared memory (dynamic, kDqSmem): K, K^T and V tiles, two of each.
 template <int Head>
-__global__ void __launch_bounds__(kThreads) backward_dq_kernel(float* __restrict__ dqkv, const float* __restrict__ qkv,
-                                                               const float* __restrict__ dout,
+__global__ void __launch_bounds__(kThreads) backward_dq_kernel(float* __restrict__ dqkv, backward_operands in,
                                                                const float* __restrict__ lse,
                                                                const float* __restrict__ dterm, geometry geo) {
-  __shared__ __align__(16) __nv_bfloat16 k_tile[kTile * kStride];   // [key][dim]
-  __shared__ __align__(16) __nv_bfloat16 kt_tile[kHead * kStride];  // [dim][key]
-  __shared__ __align__(16) __nv_bfloat16 v_tile[kTile * kStride];   // [key][dim]
-  const int tiles = (geo.steps + kTile - 1) / kTile;
-  const int qt = tiles - 1 - int(blockIdx.x);
+  static_assert(Head == kHead);
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16_t* tiles = reinterpret_cast<bf16_t*>(smem);  // [buffer][k, k^T, v]
+  auto tile = [&](int buf, int which) { return tiles + (buf * 3 + which) * kTileElems; };
+  const int tiles_n = geo.padded / kTile;
+  const int qt = tiles_n - 1 - int(blockIdx.x);
   const int bh = blockIdx.y, b = bh / geo.heads, h = bh % geo.heads;
-  const int C = geo.width, ld = 3 * C;
-  const float* q = qkv + std::size_t(b) * geo.steps * ld + h * kHead;
-  const float* k = q + C;
-  const float* v = q + 2 * C;
-  const float* dout_b = dout + std::size_t(b) * geo.steps * C + h * kHead;
+  const std::size_t head = std::size_t(bh) * geo.padded * kHead;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int row0 = qt * kTile + warp * 16;
   const int r0 = row0 + g, r1 = row0 + g + 8;
@@ -353,34 +427,48 @@ __global__ void __launch_bounds__(kThreads) backward_dq_kernel(float* __restrict
   const float lse0 = r0 < geo.steps ? row_lse[r0] * kLog2e : 0.f, lse1 = r1 < geo.steps ? row_lse[r1] * kLog2e : 0.f;
   const float d0 = r0 < geo.steps ? row_d[r0] : 0.f, d1 = r1 < geo.steps ? row_d[r1] : 0.f;
 
+  auto load = [&](int buf, int kt) {
+    const int key0 = kt * kTile;
+    load_tile_async(tile(buf, 0), in.k + head + std::size_t(key0) * kHead, kHead);
+    load_tile_async(tile(buf, 1), in.kt + head + key0, geo.padded);
+    load_tile_async(tile(buf, 2), in.v + head + std::size_t(key0) * kHead, kHead);
+    cp_async_commit();
+  };
+  load(0, 0);
   std::uint32_t qa[4][4], doa[4][4];
-  load_rows(qa, q, ld, row0, geo.steps);
-  load_rows(doa, dout_b, C, row0, geo.steps);
+  load_rows(qa, in.q + head, row0);
+  load_rows(doa, in.dout + head, row0);
   float dq[8][4];
   zero(dq);
 
   for (int kt = 0; kt <= qt; ++kt) {
-    const int key0 = kt * kTile;
-    __syncthreads();
-    stage(k_tile, k + std::size_t(key0) * ld, ld, geo.steps - key0, false);
-    stage(kt_tile, k + std::size_t(key0) * ld, ld, geo.steps - key0, true);
-    stage(v_tile, v + std::size_t(key0) * ld, ld, geo.steps - key0, false);
+    const int buf = kt & 1, key0 = kt * kTile;
+    if (kt < qt) {
+      load(buf ^ 1, kt + 1);
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
     float p[8][4], ds[8][4];
     zero(p);
     zero(ds);
-    mma_rows_by_tile(p, qa, k_tile);    // S = Q K^T
-    mma_rows_by_tile(ds, doa, v_tile);  // dP = dO V^T
+    mma_rows_by_tile(p, qa, tile(buf, 0));    // S = Q K^T
+    mma_rows_by_tile(ds, doa, tile(buf, 2));  // dP = dO V^T
+#pragma unroll
     for (int n = 0; n < 8; ++n)
+#pragma unroll
       for (int i = 0; i < 4; ++i) {
         const int key = key0 + n * 8 + 2 * t + (i & 1), row = i < 2 ? r0 : r1;
-        const bool valid = key <= row && key < geo.steps && row < geo.steps;
+        const bool valid = key <= row && row < geo.steps;
         const float pv = valid ? exp2f(p[n][i] * scale_log2 - (i < 2 ? lse0 : lse1)) : 0.f;
         ds[n][i] = pv * (ds[n][i] - (i < 2 ? d0 : d1));
       }
-    mma_fragments_by_tile(dq, ds, kt_tile);  // dQ += dS K
+    mma_fragments_by_tile(dq, ds, tile(buf, 1));  // dQ += dS K
+    __syncthreads();
   }
-  store_rows(dqkv + std::size_t(b) * geo.steps * ld + h * kHead, ld, row0, geo.steps, dq, geo.scale, geo.scale);
+  store_rows(dqkv + std::size_t(b) * geo.steps * 3 * geo.width + h * kHead, 3 * geo.width, row0, geo.steps, dq,
+             geo.scale, geo.scale);
 }
 
 }  // namespace thaw::backend::cuda_detail::flash
@@ -394,7 +482,25 @@ inline flash::geometry attention_geometry(const char* op, int batch, int steps, 
              heads, ") must not be negative");
   for (const void* p : pointers)
     THAW_CHECK(aligned_to(p, 16), op, ": every tensor must be 16-byte aligned (thaw's allocations are)");
-  return {batch, steps, heads, heads * head_dim, scale};
+  const int padded = (steps + flash::kTile - 1) / flash::kTile * flash::kTile;
+  return {batch, steps, heads, heads * head_dim, scale, padded};
+}
+
+/// Space for `count` per-head bf16 copies (and `floats` floats after them) in the attention
+/// scratch buffer.
+inline flash::bf16_t* attention_scratch(const flash::geometry& geo, int count, std::size_t floats = 0) {
+  const std::size_t per_copy = std::size_t(geo.batch) * geo.heads * geo.padded * flash::kHead;
+  return static_cast<flash::bf16_t*>(
+      scratch(ctx().attention, per_copy * count * sizeof(flash::bf16_t) + floats * sizeof(float)));
+}
+
+/// Per-head bf16 copies of the 64 columns of each head (from column col0 of rows of width ld).
+inline void split_heads(flash::bf16_t* rows_out, flash::bf16_t* cols_out, const float* src, int ld, int col0,
+                        const flash::geometry& geo) {
+  const dim3 grid(unsigned(geo.padded / flash::kTile), unsigned(geo.batch) * geo.heads);
+  flash::split_heads_kernel<flash::kHead><<<grid, flash::kThreads, 0, ctx().stream>>>(rows_out, cols_out, src, ld,
+                                                                                      col0, geo);
+  check_launch("attention (per-head bf16 copies)");
 }
 
 /// out (batch, steps, C), lse (batch, heads, steps) from qkv (batch, steps, 3C).
@@ -402,8 +508,16 @@ inline void attention_forward(float* out, float* lse, const float* qkv, int batc
                               int head_dim, float scale) {
   const auto geo = attention_geometry("attention_forward", batch, steps, heads, head_dim, scale, {out, lse, qkv});
   if (batch == 0 || steps == 0) return;
-  const dim3 grid((steps + flash::kTile - 1) / flash::kTile, unsigned(batch) * heads);
-  flash::forward_kernel<flash::kHead><<<grid, flash::kThreads, 0, ctx().stream>>>(out, lse, qkv, geo);
+  const std::size_t per_copy = std::size_t(batch) * heads * geo.padded * flash::kHead;
+  flash::bf16_t* q16 = attention_scratch(geo, 3);
+  flash::bf16_t* k16 = q16 + per_copy;
+  flash::bf16_t* vt16 = k16 + per_copy;
+  const int C = geo.width;
+  split_heads(q16, nullptr, qkv, 3 * C, 0, geo);
+  split_heads(k16, nullptr, qkv, 3 * C, C, geo);
+  split_heads(nullptr, vt16, qkv, 3 * C, 2 * C, geo);
+  const dim3 grid(unsigned(geo.padded / flash::kTile), unsigned(batch) * heads);
+  flash::forward_kernel<flash::kHead><<<grid, flash::kThreads, 0, ctx().stream>>>(out, lse, q16, k16, vt16, geo);
   check_launch("attention forward (flash)");
 }
 
@@ -413,14 +527,33 @@ inline void attention_backward(float* dqkv, const float* dout, const float* qkv,
   const auto geo =
       attention_geometry("attention_backward", batch, steps, heads, head_dim, scale, {dqkv, dout, qkv, out, lse});
   if (batch == 0 || steps == 0) return;
+  static const bool smem_configured = [] {
+    THAW_CUDA_CHECK(cudaFuncSetAttribute(flash::backward_dkdv_kernel<flash::kHead>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, flash::kDkdvSmem));
+    THAW_CUDA_CHECK(cudaFuncSetAttribute(flash::backward_dq_kernel<flash::kHead>,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, flash::kDqSmem));
+    return true;
+  }();
+  (void)smem_configured;
   const std::size_t rows = std::size_t(batch) * heads * steps;
-  auto* dterm = static_cast<float*>(scratch(ctx().attention, rows * sizeof(float)));
+  const std::size_t per_copy = std::size_t(batch) * heads * geo.padded * flash::kHead;
+  flash::bf16_t* copies = attention_scratch(geo, 7, rows);
+  flash::bf16_t *q = copies, *qt = q + per_copy, *k = qt + per_copy, *kt = k + per_copy, *v = kt + per_copy,
+                *d = v + per_copy, *dt = d + per_copy;
+  auto* dterm = reinterpret_cast<float*>(dt + per_copy);
+  const int C = geo.width;
+  split_heads(q, qt, qkv, 3 * C, 0, geo);
+  split_heads(k, kt, qkv, 3 * C, C, geo);
+  split_heads(v, nullptr, qkv, 3 * C, 2 * C, geo);
+  split_heads(d, dt, dout, C, 0, geo);
   flash::row_dot_kernel<flash::kHead><<<unsigned((rows * 32 + 255) / 256), 256, 0, ctx().stream>>>(dterm, dout, out, geo);
   check_launch("attention backward (row dot)");
-  const dim3 grid((steps + flash::kTile - 1) / flash::kTile, unsigned(batch) * heads);
-  flash::backward_dkdv_kernel<flash::kHead><<<grid, flash::kThreads, 0, ctx().stream>>>(dqkv, qkv, dout, lse, dterm, geo);
+  const flash::backward_operands in{q, qt, k, kt, v, d, dt};
+  const dim3 grid(unsigned(geo.padded / flash::kTile), unsigned(batch) * heads);
+  flash::backward_dkdv_kernel<flash::kHead>
+      <<<grid, flash::kThreads, flash::kDkdvSmem, ctx().stream>>>(dqkv, in, lse, dterm, geo);
   check_launch("attention backward dK dV (flash)");
-  flash::backward_dq_kernel<flash::kHead><<<grid, flash::kThreads, 0, ctx().stream>>>(dqkv, qkv, dout, lse, dterm, geo);
+  flash::backward_dq_kernel<flash::kHead><<<grid, flash::kThreads, flash::kDqSmem, ctx().stream>>>(dqkv, in, lse, dterm, geo);
   check_launch("attention backward dQ (flash)");
 }
 
