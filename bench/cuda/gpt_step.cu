@@ -240,10 +240,12 @@ int run(const options& o, const cudaDeviceProp& prop) {
   print_number("loss", loss, "%.6f");
   print_number("activation_mib", double(activations.peak_bytes() + model.scratch_peak_bytes()) / (1 << 20), "%.1f");
   print_number("device_used_mib", double(total_bytes - free_bytes) / (1 << 20), "%.1f");
+  const char* attention = B::fused_attention(cfg.width / cfg.heads)
+                              ? "fused FlashAttention-2 (mma.sync bf16, cp.async tiles)"
+                              : "materialised (B, H, T, T) scores, cuBLAS strided-batched GEMMs";
   std::printf("\"optimizer_state_bytes\": %zu, \"gpu\": \"%s\", \"peak_note\": \"%s\", "
-              "\"attention\": \"materialised (B, H, T, T) scores, cuBLAS strided-batched GEMMs\", "
-              "\"optimizer\": \"thaw AdamW kernel over the trainable ranges\"}\n",
-              opt->state_bytes(), json_escape(prop.name).c_str(), json_escape(peak_note).c_str());
+              "\"attention\": \"%s\", \"optimizer\": \"thaw AdamW kernel over the trainable ranges\"}\n",
+              opt->state_bytes(), json_escape(prop.name).c_str(), json_escape(peak_note).c_str(), attention);
   std::fflush(stdout);
   return 0;
 }

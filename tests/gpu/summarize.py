@@ -70,7 +70,7 @@ def load_jsonl(path):
     return records
 
 
-GPT_HEADER = ["GPT step (config policy variant)", "thaw ms", "thaw tok/s", "torch ms", "torch tok/s",
+GPT_HEADER = ["GPT step (config policy variant batch)", "thaw ms", "thaw tok/s", "torch ms", "torch tok/s",
               "thaw/torch tok/s", "thaw MFU", "torch MFU"]
 
 
@@ -78,7 +78,8 @@ def gpt_table(outdir):
     """Rows of the GPT training-step table, notes and errors, from gpt_thaw/gpt_torch.jsonl."""
     thaw = load_jsonl(os.path.join(outdir, "gpt_thaw.jsonl"))
     torch = load_jsonl(os.path.join(outdir, "gpt_torch.jsonl"))
-    key = lambda r: (r.get("config", "?"), r.get("policy", "?"), r.get("variant", "?"))  # noqa: E731
+    key = lambda r: (r.get("config", "?"), r.get("policy", "?"), r.get("variant", "?"),  # noqa: E731
+                     f"x{r.get('batch', '?')}")
     by_thaw, by_torch, order = {}, {}, []
     for records, table in ((thaw, by_thaw), (torch, by_torch)):
         for r in records:
@@ -141,7 +142,12 @@ def main():
 
     header = ["op", "thaw µs", "thaw rate", "torch µs", "torch rate", "torch/thaw time"]
     table = []
+    gpt2_gemms = {}  # "layout/MxKxN" -> {policy: (us, rate)}: bench_cuda_gemm's GPT-2 shapes
     for name, (us, rate, unit) in thaw.items():
+        if name.startswith("gpt2_gemm_"):
+            policy, _, rest = name[len("gpt2_gemm_"):].partition("_")
+            gpt2_gemms.setdefault(rest, {})[policy] = (us, rate)
+            continue
         t = torch.get(name, {}).get("us")
         torch_rate = rate * us / t if (rate is not None and t) else None
         ratio = f"{t / us:.2f}x" if t else "-"
@@ -155,6 +161,10 @@ def main():
         return "\n".join(out)
 
     gpt_rows, gpt_errors, gpt_notes = gpt_table(args.out)
+    gemm_policies = ["tf32", "bf16", "bf16storage"]
+    gemm_header = ["GPT-2 GEMM (layout/MxKxN)"] + [f"{p} µs (TFLOP/s)" for p in gemm_policies]
+    gemm_rows = [[shape] + [f"{fmt(by[p][0], 1)} ({fmt(by[p][1], 0)})" if p in by else "-" for p in gemm_policies]
+                 for shape, by in gpt2_gemms.items()]
 
     build_info = ""
     if args.build_info and os.path.exists(args.build_info):
@@ -173,6 +183,10 @@ def main():
     lines += ["", "GPU time per call (CUDA events, mean of back-to-back launches); rates count the minimal",
               "work (2MNK FLOP; bytes each input read once and each output written once). The last",
               "column above 1 means thaw is faster.", "", markdown(table) if table else "(no benchmark results)"]
+    if gemm_rows:
+        lines += ["", "GPT-2 small's GEMMs (8192 tokens) through the backend: tf32 = cuda<tf32>, bf16 = cuda<bf16>",
+                  "(bf16 operand copies included in the time), bf16storage = cuBLAS on bf16 matrices, the ceiling.",
+                  "", markdown(gemm_rows, gemm_header)]
     if thaw_errors:
         lines += ["", "thaw benchmarks that failed: " + ", ".join(f"{k}: {v}" for k, v in thaw_errors.items())]
     if torch_data.get("errors"):
@@ -196,6 +210,9 @@ def main():
     print(f"steps: {args.steps}; whole run {args.elapsed} s")
     print(plain_table(header, table) if table else "(no op benchmark results)")
     print()
+    if gemm_rows:
+        print(plain_table(gemm_header, gemm_rows))
+        print()
     for n in gpt_notes:
         print(f"  {n}")
     for e in gpt_errors:

@@ -265,10 +265,24 @@ __global__ void __launch_bounds__(kRowBlock<kThreads>)
 
 // ---- cross-entropy ------------------------------------------------------------------------------
 
+/// Visits the columns [0, cols) of a row that starts `o` elements after a 16-byte aligned base
+/// but not itself on a 16-byte boundary (GPT-2's 50257-wide logits): scalar(c) up to the first
+/// boundary, vector(c) for each whole pack after it, scalar(c) for the rest, so that most of
+/// the row moves in 16-byte accesses.
+template <int kThreads, class T, class Scalar, class Vector>
+THAW_DEVICE void split_row(std::size_t o, int cols, Scalar&& scalar, Vector&& vector) {
+  constexpr int P = kPack<T>;
+  const int head = min(cols, static_cast<int>((P - o % P) % P));
+  const int packs = (cols - head) / P;
+  for (int c = threadIdx.x; c < head; c += kThreads) scalar(c);
+  for (int i = threadIdx.x; i < packs; i += kThreads) vector(head + i * P);
+  for (int c = head + packs * P + threadIdx.x; c < cols; c += kThreads) scalar(c);
+}
+
 template <int kThreads, bool kVec, class T>
 __global__ void __launch_bounds__(kRowBlock<kThreads>)
     cross_entropy_forward_kernel(T* losses, const T* logits, const token_t* targets, int rows,
-                                 int vocab, token_t ignore_index, device_error* error) {
+                                 int vocab, token_t ignore_index, device_error* error, bool split) {
   constexpr int W = kVec ? kPack<T> : 1;
   __shared__ float smem[32];
   const int r = row_index<kThreads>();
@@ -287,10 +301,20 @@ __global__ void __launch_bounds__(kRowBlock<kThreads>)
   }
   const std::size_t o = static_cast<std::size_t>(r) * vocab;
   online_max_sum stats;
-  for (int c = threadIdx.x * W; c < vocab; c += kThreads * W) {
-    const auto v = load<W>(logits + o + c);
+  if (!kVec && split) {
+    split_row<kThreads, T>(
+        o, vocab, [&](int c) { stats.add(to_compute(logits[o + c])); },
+        [&](int c) {
+          const auto v = load<kPack<T>>(logits + o + c);
 #pragma unroll
-    for (int k = 0; k < W; ++k) stats.add(to_compute(v.v[k]));
+          for (int k = 0; k < kPack<T>; ++k) stats.add(to_compute(v.v[k]));
+        });
+  } else {
+    for (int c = threadIdx.x * W; c < vocab; c += kThreads * W) {
+      const auto v = load<W>(logits + o + c);
+#pragma unroll
+      for (int k = 0; k < W; ++k) stats.add(to_compute(v.v[k]));
+    }
   }
   stats.reduce<kThreads>(smem);
   if (threadIdx.x == 0) losses[r] = from_compute<T>(logf(stats.sum) + stats.max - to_compute(logits[o + t]));
@@ -300,7 +324,7 @@ __global__ void __launch_bounds__(kRowBlock<kThreads>)
 template <int kThreads, bool kVec, class T>
 __global__ void __launch_bounds__(kRowBlock<kThreads>)
     cross_entropy_backward_kernel(T* dlogits, const T* logits, const token_t* targets, int rows,
-                                  int vocab, token_t ignore_index, float dloss, device_error* error) {
+                                  int vocab, token_t ignore_index, float dloss, device_error* error, bool split) {
   constexpr int W = kVec ? kPack<T> : 1;
   __shared__ float smem[32];
   const int r = row_index<kThreads>();
@@ -318,6 +342,28 @@ __global__ void __launch_bounds__(kRowBlock<kThreads>)
     return;
   }
   online_max_sum stats;
+  if (!kVec && split) {
+    split_row<kThreads, T>(
+        o, vocab, [&](int c) { stats.add(to_compute(logits[o + c])); },
+        [&](int c) {
+          const auto v = load<kPack<T>>(logits + o + c);
+#pragma unroll
+          for (int k = 0; k < kPack<T>; ++k) stats.add(to_compute(v.v[k]));
+        });
+    stats.reduce<kThreads>(smem);
+    const float inv = 1.0f / stats.sum;
+    auto grad = [&](int c, float x) { return dloss * (expf(x - stats.max) * inv - (c == t ? 1.0f : 0.0f)); };
+    split_row<kThreads, T>(
+        o, vocab, [&](int c) { dlogits[o + c] = from_compute<T>(grad(c, to_compute(logits[o + c]))); },
+        [&](int c) {
+          const auto v = load<kPack<T>>(logits + o + c);
+          pack<T, kPack<T>> out;
+#pragma unroll
+          for (int k = 0; k < kPack<T>; ++k) out.v[k] = from_compute<T>(grad(c + k, to_compute(v.v[k])));
+          store<kPack<T>>(dlogits + o + c, out);
+        });
+    return;
+  }
   for (int c = threadIdx.x * W; c < vocab; c += kThreads * W) {
     const auto v = load<W>(logits + o + c);
 #pragma unroll
@@ -414,9 +460,10 @@ void cross_entropy_forward(T* losses, const T* logits, const token_t* targets, i
                            token_t ignore_index) {
   cudaStream_t s = ctx().stream;
   device_error* error = device_error_ptr();
-  launch_rows<T>("cross_entropy_forward", rows, vocab, pack_aligned<T>(logits), [&](auto th, auto v, dim3 g, dim3 b) {
+  const bool aligned = pack_aligned<T>(logits);
+  launch_rows<T>("cross_entropy_forward", rows, vocab, aligned, [&](auto th, auto v, dim3 g, dim3 b) {
     cross_entropy_forward_kernel<decltype(th)::value, decltype(v)::value>
-        <<<g, b, 0, s>>>(losses, logits, targets, rows, vocab, ignore_index, error);
+        <<<g, b, 0, s>>>(losses, logits, targets, rows, vocab, ignore_index, error, aligned);
   });
 }
 
@@ -425,11 +472,11 @@ void cross_entropy_backward(T* dlogits, const T* logits, const token_t* targets,
                             token_t ignore_index, float dloss) {
   cudaStream_t s = ctx().stream;
   device_error* error = device_error_ptr();
-  launch_rows<T>("cross_entropy_backward", rows, vocab, pack_aligned<T>(dlogits, logits),
-                 [&](auto th, auto v, dim3 g, dim3 b) {
-                   cross_entropy_backward_kernel<decltype(th)::value, decltype(v)::value>
-                       <<<g, b, 0, s>>>(dlogits, logits, targets, rows, vocab, ignore_index, dloss, error);
-                 });
+  const bool aligned = pack_aligned<T>(dlogits, logits);
+  launch_rows<T>("cross_entropy_backward", rows, vocab, aligned, [&](auto th, auto v, dim3 g, dim3 b) {
+    cross_entropy_backward_kernel<decltype(th)::value, decltype(v)::value>
+        <<<g, b, 0, s>>>(dlogits, logits, targets, rows, vocab, ignore_index, dloss, error, aligned);
+  });
 }
 
 }  // namespace thaw::backend::cuda_detail
