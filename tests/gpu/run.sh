@@ -169,8 +169,9 @@ for policy in fp32 tf32 bf16; do
 done
 for variant in a b c d e; do
   # e: FreezeNet's saliency pass and top-1% selection over 124 M elements on the host first.
+  # a: one more step under the op profiler, its table in the log (after the timed steps).
   thaw_gpt "gpt_thaw_gpt2_bf16_$variant" "$([[ $variant == e ]] && echo 120 || echo 60)" \
-    --config gpt2 --policy bf16 --variant "$variant" --batch 8 --steps 5 --warmup 2
+    --config gpt2 --policy bf16 --variant "$variant" --batch 8 --steps 5 --warmup 2 $([[ $variant == a ]] && echo --profile)
 done
 # GPT-2 small at batch 16 too (the fused attention leaves room; PyTorch gets the same batch).
 thaw_gpt gpt_thaw_gpt2_bf16_a_batch16 60 --config gpt2 --policy bf16 --variant a --batch 16 --steps 5 --warmup 2
