@@ -182,14 +182,15 @@ struct cuda {
 
   // ---- fused causal attention (bf16 policy; nn::fused_attention_backend) -------------------------
   /// Whether attention of this head size runs fused (FlashAttention-2, cuda/attention.cuh): the
-  /// policy's fused_attention and head size 64. THAW_CUDA_ATTENTION=materialised turns it off
-  /// (read once), for comparisons.
+  /// policy's fused_attention, head size 64 and a device of compute capability 8.0 or later.
+  /// THAW_CUDA_ATTENTION=materialised turns it off (read once), for comparisons.
   static bool fused_attention(int head_dim) {
     static const bool allowed = [] {
       const char* env = std::getenv("THAW_CUDA_ATTENTION");
       return env == nullptr || std::string_view(env) != "materialised";
     }();
-    return Precision::fused_attention && allowed && head_dim == cuda_detail::flash::kHead;
+    return Precision::fused_attention && allowed && head_dim == cuda_detail::flash::kHead &&
+           cuda_detail::ctx().compute_major >= 8;
   }
   static void attention_forward(T* out, T* lse, const T* qkv, int batch, int steps, int heads, int head_dim,
                                 T scale) {

@@ -63,22 +63,42 @@ __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
 }
 
 /// d += a b on the tensor cores: a 16x16 (row), b 16x8 (col), d 16x8, bf16 in, fp32 accumulate.
+// mma.sync on bf16 and cp.async need sm_80 (Ampere) or later; cuda<bf16>::fused_attention says
+// false on older devices, and code built for them traps if reached.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+#define THAW_FLASH_UNSUPPORTED_ARCH 1
+#endif
+
 __device__ __forceinline__ void mma(float (&d)[4], const std::uint32_t (&a)[4], std::uint32_t b0, std::uint32_t b1) {
+#ifdef THAW_FLASH_UNSUPPORTED_ARCH
+  __trap();
+#else
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
       "{%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+#endif
 }
 
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem) {
+#ifdef THAW_FLASH_UNSUPPORTED_ARCH
+  __trap();
+#else
   const auto address = static_cast<unsigned>(__cvta_generic_to_shared(smem));
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(address), "l"(gmem));
+#endif
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_commit() {
+#ifndef THAW_FLASH_UNSUPPORTED_ARCH
+  asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
 template <int Pending>
 __device__ __forceinline__ void cp_async_wait() {
+#ifndef THAW_FLASH_UNSUPPORTED_ARCH
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
+#endif
 }
 
 /// Starts copying a 64 x 64 bf16 tile (row r at src + r * src_ld) into shared memory.

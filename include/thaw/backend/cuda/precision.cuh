@@ -1,24 +1,29 @@
 // Precision policies of the CUDA backend: cuda<Precision> takes one of these. A policy names
 // the storage scalar (tensors, parameters, gradients, optimizer state, activations), the type
-// kernels compute in, and the cuBLAS data / compute types of the GEMMs.
+// kernels compute in, the cuBLAS data / compute types of the GEMMs, and two switches:
+// fused_attention (nn::causal_self_attention runs cuda/attention.cuh's FlashAttention-2 kernels
+// instead of materialising the probabilities) and gemm_bf16_operands (plain GEMMs multiply bf16
+// copies of their operands, cuda/gemm.cuh).
 //
 //   fp32  plain single precision: cuBLAS CUBLAS_COMPUTE_32F with the handle's default math, so
 //         no TF32 (backend name "cuda").
 //   tf32  float storage; GEMMs may round their inputs to TF32 (10-bit mantissa) on the tensor
 //         cores, accumulating in fp32 (CUBLAS_COMPUTE_32F_FAST_TF32; "cuda-tf32").
-//   bf16  float storage; GEMMs round their inputs to bfloat16 (8-bit mantissa) on the tensor
-//         cores and accumulate in fp32 (CUBLAS_COMPUTE_32F_FAST_16BF: fp32 A, B and C in memory,
-//         bf16 products; "cuda-bf16").
+//   bf16  float storage; every GEMM input is rounded to bfloat16 (8-bit mantissa) and products
+//         accumulate in fp32: plain GEMMs on bf16 copies of A and B (cuBLAS on bf16 matrices),
+//         attention in the fused kernel (Q, K, V, dO, P and dS as bf16 mma.sync operands), and
+//         the remaining strided-batched GEMMs (the materialised attention of head sizes other
+//         than 64) through CUBLAS_COMPUTE_32F_FAST_16BF ("cuda-bf16"). Needs compute capability
+//         8.0 (Ampere) or later.
 //
-// bf16 here is bf16 *compute*, not bf16 storage: parameters (the fp32 master weights),
-// gradients, optimizer state, activations and every reduction stay float, and every op other
-// than the GEMMs computes exactly as under fp32. What it buys is the tensor cores' bf16 rate
-// for the GEMMs; what it does not buy is bf16 storage of activations (half the activation
-// memory and half the traffic of the memory-bound ops), which PyTorch's autocast has. That
-// needs a second scalar type in the model layer (activations of one type, parameters and
-// gradients of another, casts at the boundary: see docs/architecture.md), so it is a later
-// policy; the shape of this struct leaves room for it (scalar would then be the activation
-// type, with a separate master type).
+// bf16 here is bf16 *compute*: parameters (the fp32 master weights), gradients, optimizer state,
+// activations in memory and every reduction stay float, and every op other than the products
+// computes exactly as under fp32. What it buys is the tensor cores' bf16 rate; what it does
+// not buy is bf16 storage of activations (half the activation memory and half the traffic of
+// the memory-bound ops), which PyTorch's autocast has. That needs a second scalar type in the
+// model layer (activations of one type, parameters and gradients of another, casts at the
+// boundary: see docs/architecture.md), so it is a later policy; the shape of this struct leaves
+// room for it (scalar would then be the activation type, with a separate master type).
 #pragma once
 
 #include <cublas_v2.h>

@@ -98,6 +98,7 @@ struct scratch_buffer {
 struct context {
   int device = 0;
   int sm_count = 0;
+  int compute_major = 0;  // compute capability (major): bf16 tensor-core kernels need 8 or more
   cudaStream_t stream = nullptr;
   cublasHandle_t blas = nullptr;
   device_error* error_device = nullptr;  // the record kernels write (device memory)
@@ -134,6 +135,7 @@ inline context* create_context() {
   context* c = owner.get();
   THAW_CUDA_CHECK(cudaGetDevice(&c->device));
   THAW_CUDA_CHECK(cudaDeviceGetAttribute(&c->sm_count, cudaDevAttrMultiProcessorCount, c->device));
+  THAW_CUDA_CHECK(cudaDeviceGetAttribute(&c->compute_major, cudaDevAttrComputeCapabilityMajor, c->device));
   THAW_CUDA_CHECK(cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking));
   THAW_CUBLAS_CHECK(cublasCreate(&c->blas));
   THAW_CUBLAS_CHECK(cublasSetStream(c->blas, c->stream));
