@@ -1,16 +1,23 @@
 // The CUDA backend's fused causal attention (backend/cuda/attention.cuh, FlashAttention-2 on the
-// bf16 tensor cores) against attention computed here in double, straight from its definition:
-// the output, the row log-sum-exp, and d(q|k|v) for a given dO, over shapes with partial
-// 64-row tiles, one step, and several tiles.
+// bf16 tensor cores) against attention in double (support/attention_reference.hpp, which
+// tests/nn/test_attention_fused.cpp checks against the materialised attention module): the
+// output, the row log-sum-exp, and d(q|k|v) for a given dO, over shapes with partial 64-row
+// tiles, one step, and several tiles.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
+#include "support/attention_reference.hpp"
 #include "support/test_util.hpp"
 #include "thaw/backend/cuda.hpp"
 #include "thaw/core/philox.hpp"
+#include "thaw/nn/attention.hpp"
+
+// nn::causal_self_attention takes the fused path with cuda<bf16> only.
+static_assert(thaw::nn::fused_attention_backend<thaw::backend::cuda<thaw::backend::bf16>>);
+static_assert(thaw::nn::fused_attention_backend<thaw::backend::cuda<>>);  // offered, but fused_attention() is false
 
 namespace {
 using namespace thaw;
@@ -27,62 +34,6 @@ std::vector<double> uniform(std::size_t n, std::uint64_t stream, double amp) {
   std::vector<double> v(n);
   for (std::size_t i = 0; i < n; ++i) v[i] = philox::uniform_at({99, stream}, i, -amp, amp);
   return v;
-}
-
-struct attention_result {
-  std::vector<double> out, lse, dqkv;
-};
-
-/// Causal softmax attention in double: out = softmax(scale q k^T + causal mask) v per head,
-/// lse = log sum exp of the scaled scores, and the gradients of sum(out * dout) w.r.t. q|k|v.
-attention_result reference_attention(const problem& pr, const std::vector<double>& qkv, const std::vector<double>& dout,
-                                     double scale) {
-  const int T = pr.steps, C = pr.width(), ld = 3 * C;
-  attention_result r{std::vector<double>(std::size_t(pr.batch) * T * C),
-                     std::vector<double>(std::size_t(pr.batch) * pr.heads * T),
-                     std::vector<double>(qkv.size(), 0.0)};
-  for (int b = 0; b < pr.batch; ++b)
-    for (int h = 0; h < pr.heads; ++h) {
-      auto at = [&](int row, int part, int d) { return (std::size_t(b) * T + row) * ld + part * C + h * kHd + d; };
-      auto out_at = [&](int row, int d) { return (std::size_t(b) * T + row) * C + h * kHd + d; };
-      for (int i = 0; i < T; ++i) {
-        std::vector<double> p(std::size_t(i) + 1);
-        double mx = -INFINITY;
-        for (int j = 0; j <= i; ++j) {
-          double s = 0;
-          for (int d = 0; d < kHd; ++d) s += qkv[at(i, 0, d)] * qkv[at(j, 1, d)];
-          p[j] = s * scale;
-          mx = std::max(mx, p[j]);
-        }
-        double sum = 0;
-        for (double& x : p) sum += (x = std::exp(x - mx));
-        for (double& x : p) x /= sum;
-        r.lse[(std::size_t(b) * pr.heads + h) * T + i] = mx + std::log(sum);
-        for (int d = 0; d < kHd; ++d) {
-          double o = 0;
-          for (int j = 0; j <= i; ++j) o += p[j] * qkv[at(j, 2, d)];
-          r.out[out_at(i, d)] = o;
-        }
-        // Backward of row i: dP_j = dO_i . v_j, dS_j = P_j (dP_j - sum_j' P_j' dP_j').
-        std::vector<double> dp(p.size());
-        double dot = 0;
-        for (int j = 0; j <= i; ++j) {
-          double x = 0;
-          for (int d = 0; d < kHd; ++d) x += dout[out_at(i, d)] * qkv[at(j, 2, d)];
-          dp[j] = x;
-          dot += p[j] * x;
-        }
-        for (int j = 0; j <= i; ++j) {
-          const double ds = p[j] * (dp[j] - dot) * scale;
-          for (int d = 0; d < kHd; ++d) {
-            r.dqkv[at(i, 0, d)] += ds * qkv[at(j, 1, d)];
-            r.dqkv[at(j, 1, d)] += ds * qkv[at(i, 0, d)];
-            r.dqkv[at(j, 2, d)] += p[j] * dout[out_at(i, d)];
-          }
-        }
-      }
-    }
-  return r;
 }
 
 std::vector<double> to_host_doubles(const float* device, std::size_t n) {
@@ -114,7 +65,7 @@ TEST_CASE("cuda attention: fused causal attention matches attention in double", 
   const auto dout = uniform(n_out, 2, 1.0);
   // The GPU computes from values rounded to float; so does the reference.
   for (double& x : qkv) x = double(float(x));
-  const auto expected = reference_attention(p, qkv, dout, scale);
+  const auto expected = test::reference_attention({p.batch, p.steps, p.heads, kHd}, qkv, dout, scale);
 
   float* d_qkv = to_device(qkv);
   float* d_dout = to_device(dout);

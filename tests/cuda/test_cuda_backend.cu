@@ -379,3 +379,31 @@ TEST_CASE("cuda backend: failed CUDA and cuBLAS calls throw thaw::error naming t
   B::gemm(false, false, 4, 4, 4, T(1), a.data(), 4, a.data(), 4, T(0), c.data(), 4);
   REQUIRE(download(c) == std::vector<double>(16, 4.0));
 }
+
+TEST_CASE("cuda backend: the op profiler times each op while on and names GEMMs by shape", "[cuda][profile]") {
+  B::synchronize();
+  B::reset_op_profile();
+  thaw::tensor<B> a(thaw::shape{4, 6}), b(thaw::shape{6, 5}), c(thaw::shape{4, 5});
+  B::profile_ops(true);
+  B::fill(a.data(), a.size(), T(1));
+  B::fill(b.data(), b.size(), T(2));
+  B::gemm(false, false, 4, 5, 6, T(1), a.data(), 6, b.data(), 5, T(0), c.data(), 5);
+  B::add(c.data(), c.data(), c.data(), c.size());
+  B::profile_ops(false);
+  B::add(c.data(), c.data(), c.data(), c.size());  // not recorded: profiling is off again
+  const auto ops = B::op_profile();
+  auto find = [&](const std::string& name) {
+    const auto it = std::find_if(ops.begin(), ops.end(), [&](const auto& op) { return op.name == name; });
+    REQUIRE(it != ops.end());
+    return *it;
+  };
+  REQUIRE(ops.size() == 3);
+  CHECK(find("fill").calls == 2);
+  CHECK(find("gemm nn 4x5x6").calls == 1);
+  CHECK(find("add").calls == 1);
+  for (const auto& op : ops) CHECK(op.ms >= 0.0);
+  CHECK(std::is_sorted(ops.begin(), ops.end(), [](const auto& x, const auto& y) { return x.ms > y.ms; }));
+  REQUIRE(thaw::test::download(c) == std::vector<double>(20, 48.0));  // 2 x (6 x 1 x 2) each, doubled twice
+  B::reset_op_profile();
+  CHECK(B::op_profile().empty());
+}
