@@ -66,50 +66,43 @@ void bench_gemm_bf16_storage(benchmark::State& state, gemm_shape s, bool ta, boo
   thaw::bench::set_tflops(state, 2.0 * m * n * k);
 }
 
+struct layout_t {
+  const char* name;
+  bool ta, tb;
+};
+constexpr layout_t kNn{"nn", false, false}, kNt{"nt", false, true}, kTn{"tn", true, false};
+
+std::string dims_of(gemm_shape s) {
+  return std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
+}
+
+/// Registers `run(state, shape, ta, tb)` as `name`, timed on the GPU in microseconds.
+template <class Run>
+void register_gemm(const std::string& name, gemm_shape s, layout_t l, Run run) {
+  benchmark::RegisterBenchmark(name.c_str(), [s, l, run](benchmark::State& st) { run(st, s, l.ta, l.tb); })
+      ->UseManualTime()
+      ->Unit(benchmark::kMicrosecond);
+}
+
 const bool registered_gpt2 = [] {
   using thaw::backend::cuda;
-  for (const auto& s : kGpt2Shapes) {
-    const std::string dims = std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
-    struct layout_t {
-      const char* name;
-      bool ta, tb;
-    };
-    for (const layout_t l : {layout_t{"nt", false, true}, layout_t{"nn", false, false}, layout_t{"tn", true, false}}) {
-      const std::string tail = std::string(l.name) + "/" + dims;
-      benchmark::RegisterBenchmark(("gpt2_gemm_tf32_" + tail).c_str(), [s, l](benchmark::State& st) {
-        bench_gemm<cuda<thaw::backend::tf32>>(st, s, l.ta, l.tb);
-      })->UseManualTime()->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark(("gpt2_gemm_bf16_" + tail).c_str(), [s, l](benchmark::State& st) {
-        bench_gemm<cuda<thaw::backend::bf16>>(st, s, l.ta, l.tb);
-      })->UseManualTime()->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark(("gpt2_gemm_bf16storage_" + tail).c_str(), [s, l](benchmark::State& st) {
-        bench_gemm_bf16_storage(st, s, l.ta, l.tb);
-      })->UseManualTime()->Unit(benchmark::kMicrosecond);
+  for (const auto& s : kGpt2Shapes)
+    for (const layout_t l : {kNt, kNn, kTn}) {
+      const std::string tail = std::string(l.name) + "/" + dims_of(s);
+      register_gemm("gpt2_gemm_tf32_" + tail, s, l, bench_gemm<cuda<thaw::backend::tf32>>);
+      register_gemm("gpt2_gemm_bf16_" + tail, s, l, bench_gemm<cuda<thaw::backend::bf16>>);
+      register_gemm("gpt2_gemm_bf16storage_" + tail, s, l, bench_gemm_bf16_storage);
     }
-  }
   return true;
 }();
 
 const bool registered = [] {
-  for (const auto& s : kShapes) {
-    const std::string dims = std::to_string(s.m) + "x" + std::to_string(s.k) + "x" + std::to_string(s.n);
-    struct layout_t {
-      const char* name;
-      bool ta, tb;
-    };
-    for (const layout_t l : {layout_t{"nn", false, false}, layout_t{"nt", false, true}, layout_t{"tn", true, false}}) {
-      benchmark::RegisterBenchmark(("gemm_fp32_" + std::string(l.name) + "/" + dims).c_str(),
-                                   [s, l](benchmark::State& st) { bench_gemm<B>(st, s, l.ta, l.tb); })
-          ->UseManualTime()
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark(("gemm_tf32_" + std::string(l.name) + "/" + dims).c_str(),
-                                   [s, l](benchmark::State& st) {
-                                     bench_gemm<thaw::backend::cuda<thaw::backend::tf32>>(st, s, l.ta, l.tb);
-                                   })
-          ->UseManualTime()
-          ->Unit(benchmark::kMicrosecond);
+  for (const auto& s : kShapes)
+    for (const layout_t l : {kNn, kNt, kTn}) {
+      const std::string tail = std::string(l.name) + "/" + dims_of(s);
+      register_gemm("gemm_fp32_" + tail, s, l, bench_gemm<B>);
+      register_gemm("gemm_tf32_" + tail, s, l, bench_gemm<thaw::backend::cuda<thaw::backend::tf32>>);
     }
-  }
   return true;
 }();
 }  // namespace

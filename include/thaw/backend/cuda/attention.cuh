@@ -506,20 +506,28 @@ inline flash::geometry attention_geometry(const char* op, int batch, int steps, 
   return {batch, steps, heads, heads * head_dim, scale, padded};
 }
 
+/// Elements of one per-head bf16 copy: [batch x heads][padded steps][64].
+inline std::size_t head_copy_elems(const flash::geometry& geo) {
+  return std::size_t(geo.batch) * geo.heads * geo.padded * flash::kHead;
+}
+
+/// One block per 64-row tile (x) and per (batch, head) (y): every kernel of this file but row_dot.
+inline dim3 tile_grid(const flash::geometry& geo) {
+  return {unsigned(geo.padded / flash::kTile), unsigned(geo.batch) * geo.heads};
+}
+
 /// Space for `count` per-head bf16 copies (and `floats` floats after them) in the attention
 /// scratch buffer.
 inline flash::bf16_t* attention_scratch(const flash::geometry& geo, int count, std::size_t floats = 0) {
-  const std::size_t per_copy = std::size_t(geo.batch) * geo.heads * geo.padded * flash::kHead;
   return static_cast<flash::bf16_t*>(
-      scratch(ctx().attention, per_copy * count * sizeof(flash::bf16_t) + floats * sizeof(float)));
+      scratch(ctx().attention, head_copy_elems(geo) * count * sizeof(flash::bf16_t) + floats * sizeof(float)));
 }
 
 /// Per-head bf16 copies of the 64 columns of each head (from column col0 of rows of width ld).
 inline void split_heads(flash::bf16_t* rows_out, flash::bf16_t* cols_out, const float* src, int ld, int col0,
                         const flash::geometry& geo) {
-  const dim3 grid(unsigned(geo.padded / flash::kTile), unsigned(geo.batch) * geo.heads);
-  flash::split_heads_kernel<flash::kHead><<<grid, flash::kThreads, 0, ctx().stream>>>(rows_out, cols_out, src, ld,
-                                                                                      col0, geo);
+  flash::split_heads_kernel<flash::kHead><<<tile_grid(geo), flash::kThreads, 0, ctx().stream>>>(rows_out, cols_out,
+                                                                                                src, ld, col0, geo);
   check_launch("attention (per-head bf16 copies)");
 }
 
@@ -528,7 +536,7 @@ inline void attention_forward(float* out, float* lse, const float* qkv, int batc
                               int head_dim, float scale) {
   const auto geo = attention_geometry("attention_forward", batch, steps, heads, head_dim, scale, {out, lse, qkv});
   if (batch == 0 || steps == 0) return;
-  const std::size_t per_copy = std::size_t(batch) * heads * geo.padded * flash::kHead;
+  const std::size_t per_copy = head_copy_elems(geo);
   flash::bf16_t* q16 = attention_scratch(geo, 3);
   flash::bf16_t* k16 = q16 + per_copy;
   flash::bf16_t* vt16 = k16 + per_copy;
@@ -536,8 +544,8 @@ inline void attention_forward(float* out, float* lse, const float* qkv, int batc
   split_heads(q16, nullptr, qkv, 3 * C, 0, geo);
   split_heads(k16, nullptr, qkv, 3 * C, C, geo);
   split_heads(nullptr, vt16, qkv, 3 * C, 2 * C, geo);
-  const dim3 grid(unsigned(geo.padded / flash::kTile), unsigned(batch) * heads);
-  flash::forward_kernel<flash::kHead><<<grid, flash::kThreads, 0, ctx().stream>>>(out, lse, q16, k16, vt16, geo);
+  flash::forward_kernel<flash::kHead><<<tile_grid(geo), flash::kThreads, 0, ctx().stream>>>(out, lse, q16, k16, vt16,
+                                                                                           geo);
   check_launch("attention forward (flash)");
 }
 
@@ -556,7 +564,7 @@ inline void attention_backward(float* dqkv, const float* dout, const float* qkv,
   }();
   (void)smem_configured;
   const std::size_t rows = std::size_t(batch) * heads * steps;
-  const std::size_t per_copy = std::size_t(batch) * heads * geo.padded * flash::kHead;
+  const std::size_t per_copy = head_copy_elems(geo);
   flash::bf16_t* copies = attention_scratch(geo, 7, rows);
   flash::bf16_t *q = copies, *qt = q + per_copy, *k = qt + per_copy, *kt = k + per_copy, *v = kt + per_copy,
                 *d = v + per_copy, *dt = d + per_copy;
@@ -569,7 +577,7 @@ inline void attention_backward(float* dqkv, const float* dout, const float* qkv,
   flash::row_dot_kernel<flash::kHead><<<unsigned((rows * 32 + 255) / 256), 256, 0, ctx().stream>>>(dterm, dout, out, geo);
   check_launch("attention backward (row dot)");
   const flash::backward_operands in{q, qt, k, kt, v, d, dt};
-  const dim3 grid(unsigned(geo.padded / flash::kTile), unsigned(batch) * heads);
+  const dim3 grid = tile_grid(geo);
   flash::backward_dkdv_kernel<flash::kHead>
       <<<grid, flash::kThreads, flash::kDkdvSmem, ctx().stream>>>(dqkv, in, lse, dterm, geo);
   check_launch("attention backward dK dV (flash)");

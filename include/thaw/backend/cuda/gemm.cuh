@@ -7,11 +7,12 @@
 // bf16 operands (policies with gemm_bf16_operands, cuda<bf16>): cuBLAS's bf16 compute type on
 // fp32 matrices (CUBLAS_COMPUTE_32F_FAST_16BF) ran no faster than TF32 on the H200 (measured:
 // 8192x768x3072 in 125 us either way; its error equals TF32's), while a GEMM on bf16 matrices
-// runs at 500-600 TFLOP/s. So under that policy a plain GEMM first rounds A and B to bf16
-// copies (one memory-bound pass each, a fraction of the GEMM's time) with 16-byte aligned
-// rows, and multiplies those into the fp32 C, through an aligned scratch C when C's own rows
-// are not aligned (GPT-2's logits: 50257 wide, where cuBLAS measured 4.9 ms against ~1.3 ms
-// aligned). Strided-batched GEMMs (the materialised attention, for head sizes the fused kernel
+// runs at 450-600 TFLOP/s. So under that policy a plain GEMM first rounds A and B to bf16
+// copies (one memory-bound pass each, a fraction of the GEMM's time), every dimension padded
+// with zeros to a multiple of 8, and multiplies those into the fp32 C, through an aligned
+// scratch C when C's shape or rows are not aligned. The padding is for GPT-2's vocabulary of
+// 50257: its head GEMMs took 4.8-5.7 ms in cuBLAS as they are and 2.6-2.7 ms padded, copies
+// included. Strided-batched GEMMs (the materialised attention, for head sizes the fused kernel
 // does not take) keep the fp32-matrix path.
 #pragma once
 
@@ -120,8 +121,9 @@ void gemm_bf16_operands(bool ta, bool tb, int m, int n, int k, float alpha, cons
     c_out = static_cast<T*>(scratch(cx.gemm_c, std::size_t(m8) * n8 * sizeof(T)));
     if (beta != 0.0f) copy_matrix(c_out, c_ld, c, ldc, m, n);
   }
-  THAW_CUBLAS_CHECK(cublasGemmEx(cx.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                 c_direct ? n : n8, c_direct ? m : m8, k8, &alpha, b16, CUDA_R_16BF,
+  // n8 == n and m8 == m when C is written directly.
+  THAW_CUBLAS_CHECK(cublasGemmEx(cx.blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n8, m8,
+                                 k8, &alpha, b16, CUDA_R_16BF,
                                  round_up(b_cols, 8), a16, CUDA_R_16BF, round_up(a_cols, 8), &beta, c_out, CUDA_R_32F,
                                  c_ld, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   if (!c_direct) copy_matrix(c, ldc, c_out, c_ld, m, n);

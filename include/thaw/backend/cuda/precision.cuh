@@ -59,7 +59,7 @@ struct bf16 {
   using scalar = float;
   // Fused (FlashAttention-2) causal attention with bf16 tensor-core products (cuda/attention.cuh).
   static constexpr bool fused_attention = true;
-  // GEMMs with aligned rows multiply bf16 copies of their operands (cuda/gemm.cuh).
+  // Plain GEMMs multiply zero-padded bf16 copies of their operands (cuda/gemm.cuh).
   static constexpr bool gemm_bf16_operands = true;
   using compute = float;
   static constexpr const char* name = "bf16";

@@ -108,7 +108,7 @@ struct context {
   scratch_buffer partials;        // column-reduction partial sums, sum() partials
   scratch_buffer ranges;          // optimizer range tables (device copy)
   scratch_buffer staging;         // overlapping copies
-  scratch_buffer attention;       // fused attention backward: rowsum(dO * O)
+  scratch_buffer attention;       // fused attention: per-head bf16 copies, rowsum(dO * O)
   scratch_buffer gemm_a, gemm_b;  // bf16 copies of GEMM operands (bf16 policy)
   scratch_buffer gemm_c;          // an aligned C for the bf16 policy's GEMMs into unaligned rows
   void* ranges_host = nullptr;    // pinned staging for the range tables
