@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -85,13 +86,18 @@ void require_identical(const std::vector<floats>& first, const std::vector<float
   }
 }
 
-/// The same op run with 1 and with 3 threads must give bit-identical outputs; `run` computes
-/// the outputs from fixed inputs into fresh buffers.
+/// The same op run with 1, 2, 3, 4 and 7 threads must give bit-identical outputs (odd counts cut
+/// the work at boundaries that are not multiples of any vector width); `run` computes the
+/// outputs from fixed inputs into fresh buffers.
 void require_thread_independent(const std::function<std::vector<floats>()>& run) {
-  std::vector<floats> one, three;
+  std::vector<floats> one;
   with_threads(1, [&] { one = run(); });
-  with_threads(3, [&] { three = run(); });
-  require_identical(one, three);
+  for (const int threads : {2, 3, 4, 7}) {
+    INFO(threads << " threads");
+    std::vector<floats> other;
+    with_threads(threads, [&] { other = run(); });
+    require_identical(one, other);
+  }
 }
 
 }  // namespace
@@ -279,6 +285,131 @@ TEST_CASE("cpu row, reduction and optimizer ops do not depend on the thread coun
       return std::vector<floats>{sums, p, m, v, sp, buf};
     });
   }
+}
+
+TEST_CASE("cpu elementwise, fill, image and GEMM ops do not depend on the thread count",
+          "[cpu][threads]") {
+  // Sizes above every fork threshold, not multiples of any vector width or of the threads.
+  const std::size_t n = 200'003;
+  const floats x = random_floats(n, 11, -3, 3), y0 = random_floats(n, 12);
+  SECTION("add, scale, axpy, add_bias, relu, copy") {
+    require_thread_independent([&] {
+      using B = blas_cpu;
+      floats sum(n), scaled = x, axpy = y0, biased = y0, relu(n), drelu(n), copied(n);
+      B::add(sum.data(), x.data(), y0.data(), n);
+      B::scale(scaled.data(), n, 0.3f);
+      B::axpy(axpy.data(), -0.7f, x.data(), n);
+      B::add_bias(biased.data(), x.data(), 1000, 200);  // the first 200 of x as the bias
+      B::relu_forward(relu.data(), x.data(), n);
+      B::relu_backward(drelu.data(), x.data(), y0.data(), n);
+      B::copy(copied.data(), x.data(), n);
+      return std::vector<floats>{sum, scaled, axpy, biased, relu, drelu, copied};
+    });
+  }
+  SECTION("random fills") {
+    require_thread_independent([&] {
+      using B = blas_cpu;
+      floats u(n), g(n), b(n), f(n);
+      B::fill_uniform(u.data(), n, {9, 1}, 12345, -0.5, 2.0);
+      B::fill_normal(g.data(), n, {9, 2}, 7, 0.0, 0.02);
+      B::fill_bernoulli(b.data(), n, {9, 3}, 0, 0.3);
+      B::fill(f.data(), n, 0.25f);
+      return std::vector<floats>{u, g, b, f};
+    });
+  }
+  SECTION("im2col, col2im, max-pool") {
+    require_thread_independent([&] {
+      using B = blas_cpu;
+      const thaw::conv_geometry conv{.batch = 7, .channels = 3, .height = 13, .width = 11,
+                                     .kernel = 3, .stride = 2, .pad = 1};
+      const thaw::pool_geometry pool{.planes = 21, .height = 13, .width = 11, .kernel = 2, .stride = 2};
+      const std::size_t image = std::size_t(conv.batch) * conv.channels * conv.height * conv.width;
+      const std::size_t col =
+          std::size_t(conv.batch) * conv.patch() * conv.out_height() * conv.out_width();
+      floats cols(col), back(image, 0.0f), pooled(std::size_t(pool.planes) *
+                                                    pool.out_height() * pool.out_width()),
+          dpool(image, 0.0f);
+      std::vector<thaw::token_t> argmax(pooled.size());
+      B::im2col(cols.data(), x.data(), conv);
+      B::col2im(back.data(), y0.data(), conv);
+      B::maxpool_forward(pooled.data(), argmax.data(), x.data(), pool);
+      B::maxpool_backward(dpool.data(), argmax.data(), y0.data(), pool);
+      floats argmax_floats(argmax.begin(), argmax.end());
+      return std::vector<floats>{cols, back, pooled, dpool, argmax_floats};
+    });
+  }
+  // Each thread computes whole elements of C (a slab of rows or columns), so the sum over k, in
+  // the library's own order, is the same whichever thread computes it.
+  const floats ga = random_floats(std::size_t(2048) * 1152, 13),
+               gb = random_floats(std::size_t(2048) * 1152, 14);
+  SECTION("gemm, blas policy") {
+    require_thread_independent([&] {
+      std::vector<floats> out;
+      for (const auto [m, nn, k] : {std::array{2048, 384, 1152}, std::array{384, 1152, 2048},
+                                    std::array{1001, 257, 385}})
+        for (const bool ta : {false, true}) {
+          floats c(std::size_t(m) * nn, 0.5f);
+          blas_cpu::gemm(ta, !ta, m, nn, k, 1.0f, ga.data(), ta ? m : k, gb.data(), ta ? nn : k,
+                         1.0f, c.data(), nn);
+          out.push_back(c);
+        }
+      return out;
+    });
+  }
+  SECTION("gemm, eigen policy") {
+    require_thread_independent([&] {
+      std::vector<floats> out;
+      for (const auto [m, nn, k] : {std::array{2048, 384, 1152}, std::array{1001, 257, 385}}) {
+        floats c(std::size_t(m) * nn, 0.5f);
+        eigen_cpu::gemm(false, false, m, nn, k, 1.0f, ga.data(), k, gb.data(), nn, 1.0f, c.data(),
+                        nn);
+        out.push_back(c);
+      }
+      return out;
+    });
+  }
+}
+
+TEST_CASE("cpu optimizers give the same bits however the index ranges are cut",
+          "[cpu][threads]") {
+  // The same 100,003 parameters updated as one range, as ranges cut at odd places, and
+  // starting at odd offsets of their buffers (another alignment): every element must come out
+  // the same, as it would when a freeze mask splits the ranges or a thread cuts them.
+  using B = blas_cpu;
+  const std::size_t n = 100'003;
+  const floats p0 = random_floats(n, 21), g = random_floats(n, 22), m0 = random_floats(n, 23),
+               v0 = random_floats(n, 24, 0.0, 0.1);
+  const auto run = [&](const std::vector<std::size_t>& cuts, std::size_t shift) {
+    const auto at = [shift](const floats& v) {
+      floats shifted(v.size() + shift, 0.0f);
+      std::copy(v.begin(), v.end(), shifted.begin() + shift);
+      return shifted;
+    };
+    floats p = at(p0), gs = at(g), m = at(m0), v = at(v0), sp = at(p0), buf = at(m0);
+    std::vector<thaw::index_range> ranges;
+    std::size_t begin = 0;
+    for (const std::size_t cut : cuts) {
+      ranges.push_back({shift + begin, shift + cut});
+      begin = cut;
+    }
+    ranges.push_back({shift + begin, shift + n});
+    // The state of range r starts where the previous ranges' states end: with the one-range run,
+    // the compacted state is then m[shift...] in both cases.
+    B::adamw_update(
+        p.data(), gs.data(), m.data() + shift, v.data() + shift, ranges,
+        {.lr = 3e-3, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .step = 7});
+    B::sgd_update(sp.data(), gs.data(), buf.data() + shift, ranges,
+                  {.lr = 0.05, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01});
+    const auto tail = [shift](const floats& v) { return floats(v.begin() + shift, v.end()); };
+    return std::vector<floats>{tail(p), tail(m), tail(v), tail(sp), tail(buf)};
+  };
+  const std::vector<floats> whole = run({}, 0);
+  for (const std::size_t shift : {0, 1, 3, 7})
+    for (const auto& cuts : {std::vector<std::size_t>{1}, std::vector<std::size_t>{5, 17, 40'001},
+                             std::vector<std::size_t>{33'333, 66'667, 99'999}}) {
+      INFO("shift " << shift << ", " << cuts.size() << " cuts from " << cuts.front());
+      with_threads(cuts.size() == 1 ? 1 : 3, [&] { require_identical(whole, run(cuts, shift)); });
+    }
 }
 
 TEST_CASE("cpu row ops give the same bits wherever the data sits in memory", "[cpu][threads]") {

@@ -1,6 +1,8 @@
 // The training loop: it learns, evaluates on schedule, logs what it says it logs, calls hooks
 // detected with `requires`, accumulates gradients, follows freeze policies, is deterministic,
 // and handles non-finite losses and gradients as configured.
+#include <omp.h>
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -119,6 +121,27 @@ TEST_CASE("two runs with the same seeds give the same weights bit for bit", "[tr
   setup<cpu> c(f.data(), {.steps = 12, .batch = 4, .context = 16}, "shuffled(seed=99, source=0)");
   c.run.fit();
   CHECK_FALSE(test::same_bits(a.weights(), c.weights()));
+}
+
+TEST_CASE("training gives the same weights bit for bit on 1, 2, 3 and 7 threads", "[train][trainer][threads]") {
+  // Large enough that every op and GEMM of the step is split over the threads (the fork
+  // thresholds are 2^15 elements and 2^18 multiply-adds): the exactness claim end to end.
+  data_fixture f;
+  const nn::gpt_config wide{.vocab = 256, .context = 64, .layers = 2, .heads = 4, .width = 128};
+  const auto weights_with = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    setup<cpu> s(f.data(), {.steps = 3, .batch = 8, .context = 64, .eval_batches = 1},
+                 "shuffled(seed=3, source=0)",
+                 {.lr = 3e-3, .weight_decay = 0.1, .max_grad_norm = 1.0}, wide);
+    s.run.fit();
+    omp_set_num_threads(saved);
+    return s.weights();
+  };
+  const auto one = weights_with(1);
+  CHECK(test::same_bits(one, weights_with(2)));
+  CHECK(test::same_bits(one, weights_with(3)));
+  CHECK(test::same_bits(one, weights_with(7)));
 }
 
 TEST_CASE("gradient accumulation over k micro-batches equals one batch k times larger", "[train][trainer]") {

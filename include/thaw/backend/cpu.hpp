@@ -13,8 +13,11 @@
 // process-wide setting) and splits each GEMM over the OpenMP threads itself, because OpenBLAS's
 // pool next to OpenMP's spinning threads slowed GEMM-op-GEMM sequences ~1.4x on 2 vCPUs.
 //
-// Reproducibility: apart from the GEMMs, results depend neither on the thread count nor on
-// where the data sit in memory (cpu/parallel.hpp, cpu/math.hpp).
+// Reproducibility: no result depends on the thread count, on where the data sit in memory or on
+// how a range is cut, whatever ISA the build targets: fixed-order reductions (cpu/parallel.hpp,
+// cpu/math.hpp), element-wise kernels whose tail runs through the same vector code as the body
+// (cpu/simd.hpp), GEMMs that compute every element of C in one serial call
+// (cpu/gemm_policy.hpp). Tested on 1-7 threads, native and -march=x86-64-v3 (scripts/test.sh).
 #pragma once
 
 #include <algorithm>
@@ -33,6 +36,7 @@
 #include "thaw/backend/cpu/gemm_policy.hpp"
 #include "thaw/backend/cpu/math.hpp"
 #include "thaw/backend/cpu/parallel.hpp"
+#include "thaw/backend/cpu/simd.hpp"
 #include "thaw/backend/ops.hpp"
 #include "thaw/backend/reference.hpp"
 #include "thaw/core/error.hpp"
@@ -454,9 +458,6 @@ struct cpu {
 
   // ---- optimizers (torch.optim semantics, float arithmetic as torch's float kernels) -----------
 
-  /// Elements per block of the optimizer's passes: 4 arrays x 8 KiB stay in L1.
-  static constexpr std::size_t kOptimizerBlock = 2048;
-
   static void adamw_update(T* params, const T* grads, T* m, T* v,
                            std::span<const index_range> ranges, const adamw_args& args) {
     // Overlapping ranges would have two threads update the same parameters.
@@ -469,19 +470,17 @@ struct cpu {
     const T step_size = static_cast<T>(args.lr / (1.0 - std::pow(args.beta1, step)));
     const T correction2_sqrt = static_cast<T>(std::sqrt(1.0 - std::pow(args.beta2, step)));
     const T eps = static_cast<T>(args.eps);
-    // Eigen arrays because GCC vectorises std::sqrt only under -fno-math-errno. sqrt and / are
-    // correctly rounded in Eigen's scalar and SIMD paths alike, so the bits do not depend on
-    // alignment. Blocks of kOptimizerBlock keep the three passes over m, v and p in L1.
+    // One pass over p, g, m and v, every element through the same vector instructions whatever
+    // its position (cpu/simd.hpp), with a correctly rounded sqrt as torch's.
     cpu_detail::for_ranges(ranges, [=](std::size_t param, std::size_t state, std::size_t count) {
-      for (std::size_t begin = 0; begin < count; begin += kOptimizerBlock) {
-        const auto size = static_cast<Eigen::Index>(std::min(kOptimizerBlock, count - begin));
-        Eigen::Map<Eigen::ArrayXf> p(params + param + begin, size), ms(m + state + begin, size),
-            vs(v + state + begin, size);
-        const Eigen::Map<const Eigen::ArrayXf> g(grads + param + begin, size);
-        ms = beta1 * ms + one_minus_beta1 * g;
-        vs = beta2 * vs + one_minus_beta2 * g.square();
-        p = decay * p - step_size * (ms / (vs.sqrt() / correction2_sqrt + eps));
-      }
+      cpu_detail::simd_for_each(
+          count,
+          [=](auto& p, const auto& g, auto& ms, auto& vs) {
+            ms = beta1 * ms + one_minus_beta1 * g;
+            vs = beta2 * vs + one_minus_beta2 * (g * g);
+            p = decay * p - step_size * (ms / (cpu_detail::sqrt_exact(vs) / correction2_sqrt + eps));
+          },
+          params + param, grads + param, m + state, v + state);
     });
   }
 
@@ -491,20 +490,22 @@ struct cpu {
     const T lr = static_cast<T>(args.lr), wd = static_cast<T>(args.weight_decay);
     const T mu = static_cast<T>(args.momentum),
             one_minus_dampening = static_cast<T>(1.0 - args.dampening);
-    const bool use_momentum = args.momentum != 0.0, nesterov = args.nesterov,
-               first = args.first_step;
+    const bool nesterov = args.nesterov, first = args.first_step;
     cpu_detail::for_ranges(ranges, [=](std::size_t param, std::size_t state, std::size_t count) {
-      T* p = params + param;
-      const T* g = grads + param;
-      T* buf = use_momentum ? momentum + state : nullptr;
-      for (std::size_t e = 0; e < count; ++e) {
-        T d = g[e] + wd * p[e];
-        if (use_momentum) {
-          buf[e] = first ? d : mu * buf[e] + one_minus_dampening * d;
-          d = nesterov ? d + mu * buf[e] : buf[e];
-        }
-        p[e] -= lr * d;
+      if (args.momentum == 0.0) {
+        cpu_detail::simd_for_each(
+            count, [=](auto& p, const auto& g) { p = p - lr * (g + wd * p); }, params + param,
+            grads + param);
+        return;
       }
+      cpu_detail::simd_for_each(
+          count,
+          [=](auto& p, const auto& g, auto& buf) {
+            const auto d = g + wd * p;
+            buf = first ? d : mu * buf + one_minus_dampening * d;
+            p = p - lr * (nesterov ? d + mu * buf : buf);
+          },
+          params + param, grads + param, momentum + state);
     });
   }
 

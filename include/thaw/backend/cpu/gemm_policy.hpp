@@ -20,6 +20,43 @@
 
 namespace thaw::gemm_policy {
 
+/// Runs serial_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) on slabs of C, one per
+/// OpenMP thread: rows when C is tall, else columns (every slab needs all of the other operand,
+/// so cutting the longer side keeps the repeated packing smallest); a single call when the
+/// product is small or the caller is already inside a parallel region.
+///
+/// Reproducibility: each element of C is computed whole by one serial call, with the k-blocking
+/// the library derives from k alone, and slab boundaries are multiples of 16 rows or columns, so
+/// no element moves into a kernel's edge path when the thread count changes: the bits do not
+/// depend on the thread count (tests/backend/test_cpu_backend.cpp checks 1 to 7 threads).
+template <class SerialGemm>
+void split_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+                const float* b, int ldb, float beta, float* c, int ldc, SerialGemm serial_gemm) {
+  // OpenBLAS's own threshold for going multi-threaded (SMP_THRESHOLD_MIN * 4).
+  const int threads = backend::cpu_detail::threads_for(
+      static_cast<std::size_t>(m) * static_cast<std::size_t>(n) * static_cast<std::size_t>(k),
+      std::size_t{1} << 18);
+  if (threads == 1) {
+    serial_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const bool split_rows = m >= n;
+#pragma omp parallel num_threads(threads)
+  {
+    const auto [begin, end] = backend::cpu_detail::part_of(
+        static_cast<std::size_t>(split_rows ? m : n), backend::cpu_detail::thread_num(),
+        backend::cpu_detail::num_threads());
+    const auto count = static_cast<int>(end - begin);
+    if (count > 0 && split_rows) {
+      serial_gemm(ta, tb, count, n, k, alpha, ta ? a + begin : a + begin * lda, lda, b, ldb, beta,
+                  c + begin * ldc, ldc);
+    } else if (count > 0) {
+      serial_gemm(ta, tb, m, count, k, alpha, a, lda, tb ? b + begin * ldb : b + begin, ldb, beta,
+                  c + begin, ldc);
+    }
+  }
+}
+
 /// OpenBLAS's sgemm (Debian's libopenblas, pthread build). OpenBLAS runs single-threaded and
 /// thaw splits C over its own OpenMP threads: with OpenBLAS's pthreads and OpenMP's threads
 /// taking turns, each pool's idle threads spin while the other computes, and GEMMs alternating
@@ -55,32 +92,8 @@ struct blas {
 
   static void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
                    const float* b, int ldb, float beta, float* c, int ldc) {
-    // OpenBLAS's own threshold for going multi-threaded (SMP_THRESHOLD_MIN * 4).
-    const int threads = backend::cpu_detail::threads_for(
-        static_cast<std::size_t>(m) * static_cast<std::size_t>(n) * static_cast<std::size_t>(k),
-        std::size_t{1} << 18);
     if (!backend::cpu_detail::in_parallel()) prepare_concurrent();
-    if (threads == 1) {
-      sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-      return;
-    }
-    // Each thread computes a slab of C: rows when C is tall, else columns. Every slab needs all
-    // of the other operand, so cutting the longer side keeps the repeated packing smallest.
-    const bool split_rows = m >= n;
-#pragma omp parallel num_threads(threads)
-    {
-      const auto [begin, end] = backend::cpu_detail::part_of(
-          static_cast<std::size_t>(split_rows ? m : n), backend::cpu_detail::thread_num(),
-          backend::cpu_detail::num_threads());
-      const auto count = static_cast<int>(end - begin);
-      if (count > 0 && split_rows) {
-        sgemm(ta, tb, count, n, k, alpha, ta ? a + begin : a + begin * lda, lda, b, ldb, beta,
-              c + begin * ldc, ldc);
-      } else if (count > 0) {
-        sgemm(ta, tb, m, count, k, alpha, a, lda, tb ? b + begin * ldb : b + begin, ldb, beta,
-              c + begin, ldc);
-      }
-    }
+    split_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, sgemm);
   }
 
 private:
@@ -91,15 +104,26 @@ private:
   }
 };
 
-/// Eigen 3.4's GEMM on row-major maps. Eigen parallelises a large product over OpenMP itself
-/// and runs serially inside a parallel region, which is exactly the contract.
+/// Eigen 3.4's GEMM on row-major maps, run serially on thaw's slabs (split_gemm). Eigen's own
+/// OpenMP parallelisation is kept off (Eigen::setNbThreads(1), process-wide like the blas
+/// policy's OpenBLAS setting): it chooses its k-blocking from the thread count, so the same
+/// product gave other bits on 1 and 2 threads.
 struct eigen {
   static constexpr const char* name = "eigen";
 
-  static void prepare_concurrent() {}
+  static void prepare_concurrent() {
+    if (Eigen::nbThreads() != 1) Eigen::setNbThreads(1);
+  }
 
   static void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
                    const float* b, int ldb, float beta, float* c, int ldc) {
+    if (!backend::cpu_detail::in_parallel()) prepare_concurrent();
+    split_gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, serial);
+  }
+
+private:
+  static void serial(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+                     const float* b, int ldb, float beta, float* c, int ldc) {
     using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using stride = Eigen::OuterStride<>;
     const Eigen::Map<const matrix, Eigen::Unaligned, stride> stored_a(a, ta ? k : m, ta ? m : k,
