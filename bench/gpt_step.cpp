@@ -1,12 +1,20 @@
 // Forward + backward of the reference GPT (vocab 256, context 256, 6 layers, 6 heads, width 384,
 // batch 8) on the cpu backend: step time and achieved GFLOP/s by the FLOP model in
 // nn/flops.hpp. bench/compare_gpt_step.sh runs it side by side with PyTorch.
+//
+// gpt_gemm_floor: the same step's matrix products alone. One step runs on a backend that records
+// every gemm and gemm_strided_batched call (shapes, transposes, leading dimensions, batch), then
+// the benchmark replays those calls through cpu<> on operands of the same sizes: the time the
+// step would take if everything but the GEMMs were free, on this machine and BLAS (issue 13's
+// "GEMM floor").
 #include <benchmark/benchmark.h>
 
 #include <thaw/thaw.hpp>
 #include <thaw/nn/flops.hpp>
 #include <thaw/nn/gpt.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <vector>
 
 namespace {
@@ -26,20 +34,106 @@ void gpt_forward_backward(benchmark::State& state) {
   thaw::arena<B> activations;
   thaw::nn::context<B> ctx{model.params(), activations};
   double loss = 0;
-  for (auto _ : state) {
+  const auto step = [&] {
     activations.reset();
     model.params().zero_grads();
     auto logits = model.forward(ctx, dtokens.view());
     loss = model.loss(ctx, logits, dtargets.view());
     model.backward(ctx);
     benchmark::DoNotOptimize(model.params().grads());
-  }
+  };
+  // Two untimed steps first, as the PyTorch peer's warm-up: the first grows the activation arena
+  // block by block, the second touches the one block that replaces them (first-touch page faults
+  // are ~7% of a step), so the timed steps are the steady state of a training run.
+  step();
+  step();
+  for (auto _ : state) step();
   const auto flops = thaw::nn::gpt_training_flops(kReference, kBatch, kReference.context);
   state.counters["GFLOP/s"] = benchmark::Counter(flops.total() / 1e9, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["loss"] = loss;
   state.counters["activation_MiB"] = double(activations.peak_bytes()) / (1 << 20);
 }
 BENCHMARK(gpt_forward_backward)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+
+/// One GEMM call of the step: batch == 0 for gemm, else gemm_strided_batched.
+struct gemm_call {
+  bool ta, tb;
+  int m, n, k, lda, ldb, ldc, batch;
+  std::int64_t stride_a, stride_b, stride_c;
+  float alpha, beta;
+  /// Elements each operand spans (the last problem's end for a batch).
+  [[nodiscard]] std::size_t span(int rows, int ld, std::int64_t stride) const {
+    return std::size_t(std::max(batch, 1) - 1) * std::size_t(stride) + std::size_t(rows) * ld;
+  }
+  [[nodiscard]] std::size_t a_size() const { return span(ta ? k : m, lda, stride_a); }
+  [[nodiscard]] std::size_t b_size() const { return span(tb ? n : k, ldb, stride_b); }
+  [[nodiscard]] std::size_t c_size() const { return span(m, ldc, stride_c); }
+};
+
+/// cpu<> that writes down its GEMM calls.
+struct recording_cpu : B {
+  static inline std::vector<gemm_call> calls;
+  static void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+                   const float* b, int ldb, float beta, float* c, int ldc) {
+    calls.push_back({ta, tb, m, n, k, lda, ldb, ldc, 0, 0, 0, 0, alpha, beta});
+    B::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+  static void gemm_strided_batched(bool ta, bool tb, int m, int n, int k, float alpha,
+                                   const float* a, int lda, std::int64_t stride_a, const float* b,
+                                   int ldb, std::int64_t stride_b, float beta, float* c, int ldc,
+                                   std::int64_t stride_c, int batch) {
+    calls.push_back({ta, tb, m, n, k, lda, ldb, ldc, batch, stride_a, stride_b, stride_c, alpha, beta});
+    B::gemm_strided_batched(ta, tb, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc,
+                            stride_c, batch);
+  }
+};
+
+void gpt_gemm_floor(benchmark::State& state) {
+  {
+    thaw::nn::gpt<recording_cpu> model(kReference, 1);
+    std::vector<thaw::token_t> tokens(kBatch * kReference.context, 1);
+    auto dtokens = thaw::tensor<recording_cpu, thaw::token_t>::from_host({kBatch, kReference.context}, tokens);
+    thaw::arena<recording_cpu> activations;
+    thaw::nn::context<recording_cpu> ctx{model.params(), activations};
+    model.params().zero_grads();
+    recording_cpu::calls.clear();
+    auto logits = model.forward(ctx, dtokens.view());
+    model.loss(ctx, logits, dtokens.view());
+    model.backward(ctx);
+  }
+  const std::vector<gemm_call> calls = recording_cpu::calls;
+  std::size_t a_max = 0, b_max = 0, c_max = 0;
+  for (const gemm_call& g : calls) {
+    a_max = std::max(a_max, g.a_size());
+    b_max = std::max(b_max, g.b_size());
+    c_max = std::max(c_max, g.c_size());
+  }
+  // One buffer per operand role, as large as the largest call needs, filled once.
+  std::vector<float> a(a_max), b(b_max), c(c_max);
+  B::fill_uniform(a.data(), a.size(), {3, 1}, 0, -1, 1);
+  B::fill_uniform(b.data(), b.size(), {3, 2}, 0, -1, 1);
+  B::fill_uniform(c.data(), c.size(), {3, 3}, 0, -1, 1);
+  const auto replay = [&] {
+    for (const gemm_call& g : calls) {
+      if (g.batch == 0)
+        B::gemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.data(), g.lda, b.data(), g.ldb, g.beta, c.data(), g.ldc);
+      else
+        B::gemm_strided_batched(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.data(), g.lda, g.stride_a, b.data(),
+                                g.ldb, g.stride_b, g.beta, c.data(), g.ldc, g.stride_c, g.batch);
+    }
+  };
+  replay();
+  for (auto _ : state) {
+    replay();
+    benchmark::DoNotOptimize(c.data());
+  }
+  double flops = 0;
+  for (const gemm_call& g : calls) flops += 2.0 * g.m * g.n * g.k * std::max(g.batch, 1);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP"] = flops / 1e9;
+  state.counters["calls"] = double(calls.size());
+}
+BENCHMARK(gpt_gemm_floor)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 }  // namespace
 
 BENCHMARK_MAIN();
