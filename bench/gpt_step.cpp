@@ -14,7 +14,9 @@
 #include <thaw/nn/gpt.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -88,52 +90,117 @@ struct recording_cpu : B {
   }
 };
 
-void gpt_gemm_floor(benchmark::State& state) {
-  {
-    thaw::nn::gpt<recording_cpu> model(kReference, 1);
-    std::vector<thaw::token_t> tokens(kBatch * kReference.context, 1);
-    auto dtokens = thaw::tensor<recording_cpu, thaw::token_t>::from_host({kBatch, kReference.context}, tokens);
-    thaw::arena<recording_cpu> activations;
-    thaw::nn::context<recording_cpu> ctx{model.params(), activations};
-    model.params().zero_grads();
-    recording_cpu::calls.clear();
-    auto logits = model.forward(ctx, dtokens.view());
-    model.loss(ctx, logits, dtokens.view());
-    model.backward(ctx);
-  }
-  const std::vector<gemm_call> calls = recording_cpu::calls;
-  std::size_t a_max = 0, b_max = 0, c_max = 0;
-  for (const gemm_call& g : calls) {
-    a_max = std::max(a_max, g.a_size());
-    b_max = std::max(b_max, g.b_size());
-    c_max = std::max(c_max, g.c_size());
-  }
-  // One buffer per operand role, as large as the largest call needs, filled once.
-  std::vector<float> a(a_max), b(b_max), c(c_max);
-  B::fill_uniform(a.data(), a.size(), {3, 1}, 0, -1, 1);
-  B::fill_uniform(b.data(), b.size(), {3, 2}, 0, -1, 1);
-  B::fill_uniform(c.data(), c.size(), {3, 3}, 0, -1, 1);
-  const auto replay = [&] {
-    for (const gemm_call& g : calls) {
-      if (g.batch == 0)
-        B::gemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.data(), g.lda, b.data(), g.ldb, g.beta, c.data(), g.ldc);
-      else
-        B::gemm_strided_batched(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a.data(), g.lda, g.stride_a, b.data(),
-                                g.ldb, g.stride_b, g.beta, c.data(), g.ldc, g.stride_c, g.batch);
+/// The GEMM calls of one forward + backward of the reference GPT, in order.
+std::vector<gemm_call> record_step_gemms() {
+  thaw::nn::gpt<recording_cpu> model(kReference, 1);
+  std::vector<thaw::token_t> tokens(kBatch * kReference.context, 1);
+  auto dtokens = thaw::tensor<recording_cpu, thaw::token_t>::from_host({kBatch, kReference.context}, tokens);
+  thaw::arena<recording_cpu> activations;
+  thaw::nn::context<recording_cpu> ctx{model.params(), activations};
+  model.params().zero_grads();
+  recording_cpu::calls.clear();
+  auto logits = model.forward(ctx, dtokens.view());
+  model.loss(ctx, logits, dtokens.view());
+  model.backward(ctx);
+  return recording_cpu::calls;
+}
+
+/// Replays recorded GEMM calls through cpu<> on operands of the sizes they need (one buffer per
+/// operand role, as large as the largest call needs, filled once).
+class gemm_replay {
+public:
+  explicit gemm_replay(std::vector<gemm_call> calls) : calls_(std::move(calls)) {
+    std::size_t a_max = 0, b_max = 0, c_max = 0;
+    for (const gemm_call& g : calls_) {
+      a_max = std::max(a_max, g.a_size());
+      b_max = std::max(b_max, g.b_size());
+      c_max = std::max(c_max, g.c_size());
+      flops_ += 2.0 * g.m * g.n * g.k * std::max(g.batch, 1);
     }
-  };
-  replay();
-  for (auto _ : state) {
-    replay();
-    benchmark::DoNotOptimize(c.data());
+    a_.resize(a_max);
+    b_.resize(b_max);
+    c_.resize(c_max);
+    B::fill_uniform(a_.data(), a_.size(), {3, 1}, 0, -1, 1);
+    B::fill_uniform(b_.data(), b_.size(), {3, 2}, 0, -1, 1);
+    B::fill_uniform(c_.data(), c_.size(), {3, 3}, 0, -1, 1);
   }
-  double flops = 0;
-  for (const gemm_call& g : calls) flops += 2.0 * g.m * g.n * g.k * std::max(g.batch, 1);
-  state.counters["GFLOP/s"] = benchmark::Counter(flops / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["GFLOP"] = flops / 1e9;
-  state.counters["calls"] = double(calls.size());
+  void operator()() {
+    for (const gemm_call& g : calls_) {
+      if (g.batch == 0)
+        B::gemm(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a_.data(), g.lda, b_.data(), g.ldb, g.beta, c_.data(), g.ldc);
+      else
+        B::gemm_strided_batched(g.ta, g.tb, g.m, g.n, g.k, g.alpha, a_.data(), g.lda, g.stride_a, b_.data(),
+                                g.ldb, g.stride_b, g.beta, c_.data(), g.ldc, g.stride_c, g.batch);
+    }
+    benchmark::DoNotOptimize(c_.data());
+  }
+  [[nodiscard]] double gflop() const { return flops_ / 1e9; }
+  [[nodiscard]] std::size_t calls() const { return calls_.size(); }
+
+private:
+  std::vector<gemm_call> calls_;
+  std::vector<float> a_, b_, c_;
+  double flops_ = 0;
+};
+
+void gpt_gemm_floor(benchmark::State& state) {
+  gemm_replay replay(record_step_gemms());
+  replay();
+  for (auto _ : state) replay();
+  state.counters["GFLOP/s"] = benchmark::Counter(replay.gflop(), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP"] = replay.gflop();
+  state.counters["calls"] = double(replay.calls());
 }
 BENCHMARK(gpt_gemm_floor)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
+
+/// The step and its GEMM floor in one process, in turns (step, replay, step, replay, ...): the
+/// host's speed drifts by 20-40% within seconds, and a ratio of two processes' times carries that
+/// drift, while turns a second apart share it. Iteration time: the step (manual time);
+/// counters: floor_ms and step_over_floor, medians over the pairs.
+void gpt_step_over_floor(benchmark::State& state) {
+  gemm_replay replay(record_step_gemms());
+  thaw::nn::gpt<B> model(kReference, 1);
+  std::vector<thaw::token_t> tokens(kBatch * kReference.context), targets(tokens.size());
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    tokens[i] = thaw::token_t(thaw::philox::bits_at({7, 0}, i) % 256);
+    targets[i] = thaw::token_t(thaw::philox::bits_at({7, 1}, i) % 256);
+  }
+  auto dtokens = thaw::tensor<B, thaw::token_t>::from_host({kBatch, kReference.context}, tokens);
+  auto dtargets = thaw::tensor<B, thaw::token_t>::from_host({kBatch, kReference.context}, targets);
+  thaw::arena<B> activations;
+  thaw::nn::context<B> ctx{model.params(), activations};
+  const auto step = [&] {
+    activations.reset();
+    model.params().zero_grads();
+    auto logits = model.forward(ctx, dtokens.view());
+    model.loss(ctx, logits, dtargets.view());
+    model.backward(ctx);
+    benchmark::DoNotOptimize(model.params().grads());
+  };
+  const auto seconds = [](auto&& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  step();
+  step();
+  replay();
+  std::vector<double> floors, ratios;
+  for (auto _ : state) {
+    const double step_s = seconds(step);
+    const double floor_s = seconds(replay);
+    state.SetIterationTime(step_s);
+    floors.push_back(floor_s * 1e3);
+    ratios.push_back(step_s / floor_s);
+  }
+  const auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : (v[(v.size() - 1) / 2] + v[v.size() / 2]) / 2;
+  };
+  state.counters["floor_ms"] = median(floors);
+  state.counters["step_over_floor"] = median(ratios);
+}
+BENCHMARK(gpt_step_over_floor)->Unit(benchmark::kMillisecond)->Iterations(4)->UseManualTime();
 }  // namespace
 
 BENCHMARK_MAIN();
