@@ -24,36 +24,43 @@ using B = thaw::backend::cpu<>;
 const thaw::nn::gpt_config kReference{.vocab = 256, .context = 256, .layers = 6, .heads = 6, .width = 384};
 constexpr int kBatch = 8;
 
-void gpt_forward_backward(benchmark::State& state) {
-  thaw::nn::gpt<B> model(kReference, 1);
-  std::vector<thaw::token_t> tokens(kBatch * kReference.context), targets(tokens.size());
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    tokens[i] = thaw::token_t(thaw::philox::bits_at({7, 0}, i) % 256);
-    targets[i] = thaw::token_t(thaw::philox::bits_at({7, 1}, i) % 256);
-  }
-  auto dtokens = thaw::tensor<B, thaw::token_t>::from_host({kBatch, kReference.context}, tokens);
-  auto dtargets = thaw::tensor<B, thaw::token_t>::from_host({kBatch, kReference.context}, targets);
+/// The reference GPT with fixed random tokens and targets; step() is one forward + backward.
+/// Construction runs two untimed steps, as the PyTorch peer's warm-up: the first grows the
+/// activation arena block by block, the second touches the one block that replaces them
+/// (first-touch page faults are ~7% of a step), so later steps are a training run's steady state.
+struct reference_step {
+  thaw::nn::gpt<B> model{kReference, 1};
+  thaw::tensor<B, thaw::token_t> tokens = random_tokens(0), targets = random_tokens(1);
   thaw::arena<B> activations;
   thaw::nn::context<B> ctx{model.params(), activations};
   double loss = 0;
-  const auto step = [&] {
+
+  reference_step() {
+    step();
+    step();
+  }
+  void step() {
     activations.reset();
     model.params().zero_grads();
-    auto logits = model.forward(ctx, dtokens.view());
-    loss = model.loss(ctx, logits, dtargets.view());
+    auto logits = model.forward(ctx, tokens.view());
+    loss = model.loss(ctx, logits, targets.view());
     model.backward(ctx);
     benchmark::DoNotOptimize(model.params().grads());
-  };
-  // Two untimed steps first, as the PyTorch peer's warm-up: the first grows the activation arena
-  // block by block, the second touches the one block that replaces them (first-touch page faults
-  // are ~7% of a step), so the timed steps are the steady state of a training run.
-  step();
-  step();
-  for (auto _ : state) step();
+  }
+  static thaw::tensor<B, thaw::token_t> random_tokens(std::uint64_t stream) {
+    std::vector<thaw::token_t> ids(kBatch * kReference.context);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = thaw::token_t(thaw::philox::bits_at({7, stream}, i) % 256);
+    return thaw::tensor<B, thaw::token_t>::from_host({kBatch, kReference.context}, ids);
+  }
+};
+
+void gpt_forward_backward(benchmark::State& state) {
+  reference_step run;
+  for (auto _ : state) run.step();
   const auto flops = thaw::nn::gpt_training_flops(kReference, kBatch, kReference.context);
   state.counters["GFLOP/s"] = benchmark::Counter(flops.total() / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["loss"] = loss;
-  state.counters["activation_MiB"] = double(activations.peak_bytes()) / (1 << 20);
+  state.counters["loss"] = run.loss;
+  state.counters["activation_MiB"] = double(run.activations.peak_bytes()) / (1 << 20);
 }
 BENCHMARK(gpt_forward_backward)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealTime();
 
@@ -159,31 +166,13 @@ BENCHMARK(gpt_gemm_floor)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealT
 /// counters: floor_ms and step_over_floor, medians over the pairs.
 void gpt_step_over_floor(benchmark::State& state) {
   gemm_replay replay(record_step_gemms());
-  thaw::nn::gpt<B> model(kReference, 1);
-  std::vector<thaw::token_t> tokens(kBatch * kReference.context), targets(tokens.size());
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    tokens[i] = thaw::token_t(thaw::philox::bits_at({7, 0}, i) % 256);
-    targets[i] = thaw::token_t(thaw::philox::bits_at({7, 1}, i) % 256);
-  }
-  auto dtokens = thaw::tensor<B, thaw::token_t>::from_host({kBatch, kReference.context}, tokens);
-  auto dtargets = thaw::tensor<B, thaw::token_t>::from_host({kBatch, kReference.context}, targets);
-  thaw::arena<B> activations;
-  thaw::nn::context<B> ctx{model.params(), activations};
-  const auto step = [&] {
-    activations.reset();
-    model.params().zero_grads();
-    auto logits = model.forward(ctx, dtokens.view());
-    model.loss(ctx, logits, dtargets.view());
-    model.backward(ctx);
-    benchmark::DoNotOptimize(model.params().grads());
-  };
+  reference_step run;
+  const auto step = [&] { run.step(); };
   const auto seconds = [](auto&& fn) {
     const auto t0 = std::chrono::steady_clock::now();
     fn();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  step();
-  step();
   replay();
   std::vector<double> floors, ratios;
   for (auto _ : state) {
