@@ -326,7 +326,7 @@ TEST_CASE("configuration and data that do not fit are errors naming them", "[tra
   CHECK_THAT(test::error_of([&] { s.run.eval_on("english", s.english_val); }), Catch::Contains("validation set 'english' is added twice"));
   CHECK_THAT(test::error_of([&] { s.run.eval_on("empty", std::vector<data::token_batch>{}); }),
              Catch::Contains("validation set 'empty' has no batches"));
-  CHECK_THAT(test::error_of([&] { s.run.eval_on("wrong", std::vector<data::token_batch>{data::token_batch{.B = 4, .T = 8}}); }),
+  CHECK_THAT(test::error_of([&] { s.run.eval_on("wrong", std::vector<data::token_batch>{data::token_batch{.B = 4, .T = 8, .tokens = {}, .targets = {}}}); }),
              Catch::Contains("validation set 'wrong' gives batches of 4 x 8 tokens"));
   CHECK_THAT(test::error_of([&] { setup<cpu> t(f.data(), {.steps = -1, .batch = 4, .context = 16}); }),
              Catch::Contains("steps must be >= 0"));
