@@ -24,20 +24,21 @@ using B = thaw::backend::cpu<>;
 const thaw::nn::gpt_config kReference{.vocab = 256, .context = 256, .layers = 6, .heads = 6, .width = 384};
 constexpr int kBatch = 8;
 
-/// The reference GPT with fixed random tokens and targets; step() is one forward + backward.
-/// Construction runs two untimed steps, as the PyTorch peer's warm-up: the first grows the
-/// activation arena block by block, the second touches the one block that replaces them
-/// (first-touch page faults are ~7% of a step), so later steps are a training run's steady state.
+/// The reference GPT on backend Backend with fixed random tokens and targets; step() is one
+/// forward + backward. Construction runs `warmup` untimed steps; two, as the PyTorch peer's
+/// warm-up: the first grows the activation arena block by block, the second touches the one block
+/// that replaces them (first-touch page faults are ~7% of a step), so later steps are a training
+/// run's steady state.
+template <class Backend = B>
 struct reference_step {
-  thaw::nn::gpt<B> model{kReference, 1};
-  thaw::tensor<B, thaw::token_t> tokens = random_tokens(0), targets = random_tokens(1);
-  thaw::arena<B> activations;
-  thaw::nn::context<B> ctx{model.params(), activations};
+  thaw::nn::gpt<Backend> model{kReference, 1};
+  thaw::tensor<Backend, thaw::token_t> tokens = random_tokens(0), targets = random_tokens(1);
+  thaw::arena<Backend> activations;
+  thaw::nn::context<Backend> ctx{model.params(), activations};
   double loss = 0;
 
-  reference_step() {
-    step();
-    step();
+  explicit reference_step(int warmup = 2) {
+    for (int i = 0; i < warmup; ++i) step();
   }
   void step() {
     activations.reset();
@@ -47,15 +48,15 @@ struct reference_step {
     model.backward(ctx);
     benchmark::DoNotOptimize(model.params().grads());
   }
-  static thaw::tensor<B, thaw::token_t> random_tokens(std::uint64_t stream) {
+  static thaw::tensor<Backend, thaw::token_t> random_tokens(std::uint64_t stream) {
     std::vector<thaw::token_t> ids(kBatch * kReference.context);
     for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = thaw::token_t(thaw::philox::bits_at({7, stream}, i) % 256);
-    return thaw::tensor<B, thaw::token_t>::from_host({kBatch, kReference.context}, ids);
+    return thaw::tensor<Backend, thaw::token_t>::from_host({kBatch, kReference.context}, ids);
   }
 };
 
 void gpt_forward_backward(benchmark::State& state) {
-  reference_step run;
+  reference_step<> run;
   for (auto _ : state) run.step();
   const auto flops = thaw::nn::gpt_training_flops(kReference, kBatch, kReference.context);
   state.counters["GFLOP/s"] = benchmark::Counter(flops.total() / 1e9, benchmark::Counter::kIsIterationInvariantRate);
@@ -99,16 +100,9 @@ struct recording_cpu : B {
 
 /// The GEMM calls of one forward + backward of the reference GPT, in order.
 std::vector<gemm_call> record_step_gemms() {
-  thaw::nn::gpt<recording_cpu> model(kReference, 1);
-  std::vector<thaw::token_t> tokens(kBatch * kReference.context, 1);
-  auto dtokens = thaw::tensor<recording_cpu, thaw::token_t>::from_host({kBatch, kReference.context}, tokens);
-  thaw::arena<recording_cpu> activations;
-  thaw::nn::context<recording_cpu> ctx{model.params(), activations};
-  model.params().zero_grads();
-  recording_cpu::calls.clear();
-  auto logits = model.forward(ctx, dtokens.view());
-  model.loss(ctx, logits, dtokens.view());
-  model.backward(ctx);
+  reference_step<recording_cpu> run(/*warmup=*/0);
+  recording_cpu::calls.clear();  // a previous benchmark may have recorded a step already
+  run.step();
   return recording_cpu::calls;
 }
 
@@ -166,7 +160,7 @@ BENCHMARK(gpt_gemm_floor)->Unit(benchmark::kMillisecond)->MinTime(3.0)->UseRealT
 /// counters: floor_ms and step_over_floor, medians over the pairs.
 void gpt_step_over_floor(benchmark::State& state) {
   gemm_replay replay(record_step_gemms());
-  reference_step run;
+  reference_step<> run;
   const auto step = [&] { run.step(); };
   const auto seconds = [](auto&& fn) {
     const auto t0 = std::chrono::steady_clock::now();

@@ -67,6 +67,15 @@ double gemm_error(const floats& actual, const std::vector<double>& expected, con
   return worst / scale;
 }
 
+/// v placed `shift` zeros into a new buffer: the same data at another address (alignment).
+floats shifted_by(const floats& v, std::size_t shift) {
+  floats shifted(v.size() + shift, 0.0f);
+  std::copy(v.begin(), v.end(), shifted.begin() + shift);
+  return shifted;
+}
+/// The data of a shifted_by buffer, without its first `shift` elements.
+floats unshifted(const floats& v, std::size_t shift) { return floats(v.begin() + shift, v.end()); }
+
 /// Runs `body` with the OpenMP thread count set to `threads`, restoring it afterwards.
 void with_threads(int threads, const std::function<void()>& body) {
   const int saved = omp_get_max_threads();
@@ -380,11 +389,7 @@ TEST_CASE("cpu optimizers give the same bits however the index ranges are cut",
   const floats p0 = random_floats(n, 21), g = random_floats(n, 22), m0 = random_floats(n, 23),
                v0 = random_floats(n, 24, 0.0, 0.1);
   const auto run = [&](const std::vector<std::size_t>& cuts, std::size_t shift) {
-    const auto at = [shift](const floats& v) {
-      floats shifted(v.size() + shift, 0.0f);
-      std::copy(v.begin(), v.end(), shifted.begin() + shift);
-      return shifted;
-    };
+    const auto at = [shift](const floats& v) { return shifted_by(v, shift); };
     floats p = at(p0), gs = at(g), m = at(m0), v = at(v0), sp = at(p0), buf = at(m0);
     std::vector<thaw::index_range> ranges;
     std::size_t begin = 0;
@@ -400,7 +405,7 @@ TEST_CASE("cpu optimizers give the same bits however the index ranges are cut",
         {.lr = 3e-3, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .step = 7});
     B::sgd_update(sp.data(), gs.data(), buf.data() + shift, ranges,
                   {.lr = 0.05, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01});
-    const auto tail = [shift](const floats& v) { return floats(v.begin() + shift, v.end()); };
+    const auto tail = [shift](const floats& v) { return unshifted(v, shift); };
     return std::vector<floats>{tail(p), tail(m), tail(v), tail(sp), tail(buf)};
   };
   const std::vector<floats> whole = run({}, 0);
@@ -423,11 +428,7 @@ TEST_CASE("cpu row ops give the same bits wherever the data sits in memory", "[c
   const std::vector<thaw::token_t> targets{5, 0, 332};
   const auto run = [&](std::size_t shift) {
     // Inputs and outputs start `shift` floats into their buffers.
-    const auto at = [shift](const floats& v) {
-      floats shifted(v.size() + shift);
-      std::copy(v.begin(), v.end(), shifted.begin() + shift);
-      return shifted;
-    };
+    const auto at = [shift](const floats& v) { return shifted_by(v, shift); };
     floats xs = at(x), dys = at(dy), y(n + shift), mean(rows + shift), rstd(rows + shift),
            dx(n + shift), losses(rows + shift), g(n + shift), dg(n + shift), sums(2);
     float* const o = nullptr;
@@ -447,7 +448,7 @@ TEST_CASE("cpu row ops give the same bits wherever the data sits in memory", "[c
     B::adamw_update(
         params.data(), dys.data(), m.data() + shift, v.data() + shift, all,
         {.lr = 1e-2, .beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .weight_decay = 0.1, .step = 2});
-    const auto tail = [shift](const floats& v) { return floats(v.begin() + shift, v.end()); };
+    const auto tail = [shift](const floats& v) { return unshifted(v, shift); };
     return std::vector<floats>{softmax, tail(y),  tail(mean), tail(rstd),   tail(dx), tail(losses),
                                tail(g), tail(dg), sums,       tail(params), tail(m),  tail(v)};
   };

@@ -89,7 +89,7 @@ public:
       // scores[h] = Q_h K_h^T (T x T), by blocks of query rows [r0, r1) against keys [0, r1):
       // the rest of those rows is masked and never read (softmax_forward reads a causal row up to
       // its diagonal and writes the zeros).
-      for_query_blocks(Tn, [&](int r0, int r1) {
+      for_causal_blocks(Tn, [&](int r0, int r1) {
         B::gemm_strided_batched(false, true, r1 - r0, r1, hd, T(1), q + std::size_t(r0) * 3 * C, 3 * C,
                                 hd, q + C, 3 * C, hd, T(0), p + std::size_t(r0) * Tn, Tn, square, H);
       });
@@ -97,7 +97,7 @@ public:
       // y_h = P_h V_h (T x hd), written into columns [h hd, (h + 1) hd) of y; rows [r0, r1) need
       // only the keys [0, r1) (P is zero beyond).
       T* yb = y.data + std::size_t(b) * Tn * C;
-      for_query_blocks(Tn, [&](int r0, int r1) {
+      for_causal_blocks(Tn, [&](int r0, int r1) {
         B::gemm_strided_batched(false, false, r1 - r0, hd, r1, T(1), p + std::size_t(r0) * Tn, Tn, square,
                                 q + 2 * C, 3 * C, hd, T(0), yb + std::size_t(r0) * C, C, hd, H);
       });
@@ -132,12 +132,12 @@ public:
       const T* p = probs_ + std::size_t(b) * H * Tn * Tn;
       const T* dyb = dheads.data + std::size_t(b) * Tn * C;
       // dP_h = dY_h V_h^T, query rows [r0, r1) against keys [0, r1)
-      for_query_blocks(Tn, [&](int r0, int r1) {
+      for_causal_blocks(Tn, [&](int r0, int r1) {
         B::gemm_strided_batched(false, true, r1 - r0, r1, hd, T(1), dyb + std::size_t(r0) * C, C, hd,
                                 q + 2 * C, 3 * C, hd, T(0), dprobs + std::size_t(r0) * Tn, Tn, square, H);
       });
       // dV_h = P_h^T dY_h: keys [c0, c1) are attended by the queries [c0, T) only
-      for_query_blocks(Tn, [&](int c0, int c1) {
+      for_causal_blocks(Tn, [&](int c0, int c1) {
         B::gemm_strided_batched(true, false, c1 - c0, hd, Tn - c0, T(1), p + std::size_t(c0) * Tn + c0, Tn,
                                 square, dyb + std::size_t(c0) * C, C, hd, T(0),
                                 dq + 2 * C + std::size_t(c0) * 3 * C, 3 * C, hd, H);
@@ -146,11 +146,11 @@ public:
       B::softmax_backward(dprobs, p, dprobs, H * Tn, Tn, scale);
       // dQ_h = dS_h K_h (rows [r0, r1) against keys [0, r1)); dK_h = dS_h^T Q_h (keys [c0, c1)
       // from the queries [c0, T))
-      for_query_blocks(Tn, [&](int r0, int r1) {
+      for_causal_blocks(Tn, [&](int r0, int r1) {
         B::gemm_strided_batched(false, false, r1 - r0, hd, r1, T(1), dprobs + std::size_t(r0) * Tn, Tn,
                                 square, q + C, 3 * C, hd, T(0), dq + std::size_t(r0) * 3 * C, 3 * C, hd, H);
       });
-      for_query_blocks(Tn, [&](int c0, int c1) {
+      for_causal_blocks(Tn, [&](int c0, int c1) {
         B::gemm_strided_batched(true, false, c1 - c0, hd, Tn - c0, T(1), dprobs + std::size_t(c0) * Tn + c0,
                                 Tn, square, q + std::size_t(c0) * 3 * C, 3 * C, hd, T(0),
                                 dq + C + std::size_t(c0) * 3 * C, 3 * C, hd, H);
@@ -172,13 +172,14 @@ public:
   [[nodiscard]] bool needs_input(const param_store<B>& p) const { return c_attn_.needs_input(p); }
 
 private:
-  /// Rows per block of the causal products. A block of query rows [r0, r1) needs only the keys
-  /// [0, r1): with blocks of 64, a context of 256 computes 10 of the 16 blocks of every T x T
+  /// Rows (query rows, or key columns for dV and dK) per block of the causal products. A block
+  /// of query rows [r0, r1) needs only the keys [0, r1), a block of keys [c0, c1) only the
+  /// queries [c0, T): with blocks of 64, a context of 256 computes 10 of the 16 blocks of every T x T
   /// product (62.5% of attention's GEMM work; 1024: 53%), while each GEMM stays large enough to
   /// run near full speed.
   static constexpr int kCausalBlock = 64;
   template <class Fn>
-  static void for_query_blocks(int steps, Fn&& fn) {
+  static void for_causal_blocks(int steps, Fn&& fn) {
     for (int r0 = 0; r0 < steps; r0 += kCausalBlock) fn(r0, std::min(steps, r0 + kCausalBlock));
   }
 
